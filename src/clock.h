@@ -1,0 +1,14 @@
+/* clock — the two clocks the worker needs, in milliseconds. */
+#ifndef ERASURE_CLOCK_H
+#define ERASURE_CLOCK_H
+
+#include <stdint.h>
+
+/* Monotonic: timers, budgets, rate limits. */
+int64_t clock_mono_ms(void);
+/* Wall clock (Unix epoch): event timestamps. */
+int64_t clock_wall_ms(void);
+/* RFC 3339 UTC with milliseconds, "2026-11-22T10:00:00.123Z". */
+void clock_format_rfc3339(int64_t wall_ms, char out[32]);
+
+#endif

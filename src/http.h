@@ -1,0 +1,59 @@
+/* http — many HTTP calls at once over libcurl's multi interface.
+ *
+ * The caller owns the event loop: it asks http_wait() to block on curl's
+ * sockets plus its own file descriptors, then http_perform() and
+ * http_collect() to move transfers forward and pick up finished ones.
+ * Connections are kept and reused across calls to the same host. */
+#ifndef ERASURE_HTTP_H
+#define ERASURE_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct provider_call;
+struct provider_limits;
+
+#define HTTP_MAX_BODY (64 * 1024) /* response bytes kept; rest discarded */
+
+struct http;
+struct http_transfer;
+
+struct http_result {
+        long status;           /* 0: no HTTP response */
+        int curl_code;         /* CURLE_OK or the transport error */
+        const char *error;     /* transport error text, "" if none */
+        const char *body;      /* NUL-terminated, possibly truncated */
+        size_t body_len;
+        const char *retry_after; /* header value or NULL */
+        double total_s;
+};
+
+/* max_connections bounds curl's connection cache. */
+struct http *http_new(size_t max_connections, char *errstr,
+                      size_t errstr_size);
+void http_free(struct http *h); /* aborts unfinished transfers */
+
+/* Starts call; opaque comes back with the result. NULL on error. */
+struct http_transfer *http_start(struct http *h,
+                                 const struct provider_call *call,
+                                 const struct provider_limits *limits,
+                                 void *opaque, char *errstr,
+                                 size_t errstr_size);
+/* Aborts a transfer; its result is never reported. */
+void http_cancel(struct http *h, struct http_transfer *t);
+
+/* Blocks until curl or one of fds (readable) has work, or timeout_ms. */
+int http_wait(struct http *h, const int *fds, size_t nfds, int timeout_ms);
+/* Wakes a thread blocked in http_wait() (safe from other threads). */
+void http_wakeup(struct http *h);
+/* Drives transfers; then calls done() once per finished transfer. The
+ * result is only valid during the callback. */
+void http_collect(struct http *h,
+                  void (*done)(void *arg, void *opaque,
+                               const struct http_result *res),
+                  void *arg);
+size_t http_in_flight(const struct http *h);
+/* TCP connections curl opened so far (connection-reuse figure). */
+uint64_t http_connections_opened(const struct http *h);
+
+#endif

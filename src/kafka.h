@@ -1,0 +1,78 @@
+/* kafka — the worker's two librdkafka clients: a group consumer for
+ * requests (offsets stored by hand, committed by librdkafka's auto-commit
+ * of stored offsets) and an idempotent producer for outcomes and the
+ * dead-letter topic.
+ *
+ * Both clients' queues are forwarded to pipes, so the worker's event loop
+ * can sleep on Kafka and curl at once. */
+#ifndef ERASURE_KAFKA_H
+#define ERASURE_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <librdkafka/rdkafka.h>
+
+struct settings;
+struct kafka;
+
+struct kafka_callbacks {
+        void *arg;
+        /* Partitions just assigned. */
+        void (*assigned)(void *arg,
+                         const rd_kafka_topic_partition_list_t *parts);
+        /* Partitions about to be taken away. Returns once their in-flight
+         * work is finished or abandoned, and their offsets stored; the
+         * kafka module then commits (unless lost) and releases them. */
+        void (*revoking)(void *arg,
+                         const rd_kafka_topic_partition_list_t *parts,
+                         int lost);
+        /* Delivery report of a kafka_produce() message. */
+        void (*delivered)(void *arg, void *opaque, rd_kafka_resp_err_t err);
+};
+
+/* Creates both clients from the settings' pass-through properties.
+ * instance_id, when not NULL, becomes group.instance.id. */
+struct kafka *kafka_new(const struct settings *s, const char *instance_id,
+                        const struct kafka_callbacks *cb, char *errstr,
+                        size_t errstr_size);
+/* Destroys without closing (use kafka_close first for a clean exit). */
+void kafka_free(struct kafka *k);
+
+int kafka_subscribe(struct kafka *k, char *errstr, size_t errstr_size);
+
+/* Readable when the consumer / producer queue has something to serve. */
+int kafka_consumer_fd(const struct kafka *k);
+int kafka_producer_fd(const struct kafka *k);
+
+/* Next request message, NULL if none now. May run the rebalance callbacks.
+ * The caller destroys the message with rd_kafka_message_destroy(). Errors
+ * that are not messages (partition EOF, transient broker errors) are
+ * logged and skipped here. */
+rd_kafka_message_t *kafka_consume(struct kafka *k);
+/* Serves delivery reports and producer errors. */
+void kafka_poll_producer(struct kafka *k);
+
+/* Produces to topic. value ownership passes to librdkafka on success
+ * (freed with free()), headers' too; on failure both stay the caller's.
+ * Waits (serving delivery reports) while the local queue is full. */
+int kafka_produce(struct kafka *k, const char *topic, const void *key,
+                  size_t key_len, void *value, size_t value_len,
+                  rd_kafka_headers_t *headers, void *opaque, char *errstr,
+                  size_t errstr_size);
+
+/* Stores next_offset as the partition's commit point (of the request
+ * topic); auto-commit sends it. */
+void kafka_store_offset(struct kafka *k, int32_t partition,
+                        int64_t next_offset);
+/* Pauses or resumes every assigned partition. */
+void kafka_set_paused(struct kafka *k, int paused);
+int kafka_paused(const struct kafka *k);
+size_t kafka_assigned_count(const struct kafka *k);
+/* 0 if the producer has not hit a fatal error. */
+int kafka_producer_fatal(struct kafka *k, char *errstr, size_t errstr_size);
+
+/* Leaves the group (committing stored offsets) and flushes the producer
+ * for at most flush_ms. 0 if every message was delivered. */
+int kafka_close(struct kafka *k, int64_t flush_ms);
+
+#endif

@@ -1,0 +1,51 @@
+/* metrics — counters the worker keeps, served as Prometheus text on
+ * /metrics, with /healthz and /readyz, by libmicrohttpd's own thread.
+ *
+ * Updates come from the worker's thread, renders from the server's, so
+ * every function here takes the module's mutex. Label values (provider,
+ * action, status, reason) come from configuration and fixed vocabularies,
+ * never from request content, so the series count stays bounded. */
+#ifndef ERASURE_METRICS_H
+#define ERASURE_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct metrics;
+
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics *m); /* stops the server too */
+
+/* Starts the HTTP server on bind:port (port 0 = ephemeral). */
+int metrics_serve(struct metrics *m, const char *bind, int port, char *errstr,
+                  size_t errstr_size);
+/* The port actually bound (after metrics_serve), else 0. */
+int metrics_port(const struct metrics *m);
+
+void metrics_request_consumed(struct metrics *m);
+void metrics_request_rejected(struct metrics *m, const char *reason);
+void metrics_request_finished(struct metrics *m, const char *overall);
+void metrics_request_dead_lettered(struct metrics *m, const char *reason);
+void metrics_call_finished(struct metrics *m, const char *provider,
+                           const char *action, const char *status,
+                           double latency_s);
+void metrics_call_retried(struct metrics *m, const char *provider,
+                          const char *action);
+void metrics_set_in_flight(struct metrics *m, size_t requests, size_t calls);
+void metrics_set_paused_partitions(struct metrics *m, size_t n);
+void metrics_set_assigned_partitions(struct metrics *m, size_t n);
+void metrics_offset_committed(struct metrics *m, int32_t partition,
+                              int64_t offset);
+void metrics_set_producer_healthy(struct metrics *m, int healthy);
+/* Called every loop turn; /healthz fails when the loop stalls longer
+ * than stall_ms (default 30 s). */
+void metrics_loop_heartbeat(struct metrics *m, int64_t mono_ms);
+void metrics_set_stall_limit(struct metrics *m, int64_t stall_ms);
+
+/* The /metrics document; caller frees. */
+char *metrics_render(struct metrics *m);
+/* 1 if /healthz / /readyz would answer 200 at mono_ms. */
+int metrics_healthy(struct metrics *m, int64_t mono_ms);
+int metrics_ready(struct metrics *m);
+
+#endif

@@ -1,0 +1,120 @@
+/* provider — providers as data: load definitions, plan calls, classify
+ * responses (DESIGN §3).
+ *
+ * Definitions come from libconfig (config/providers.conf, see the comment
+ * at its top for the format); accounts (base URL variables, secrets'
+ * environment variables, TLS, limits) from the worker's config. Nothing
+ * about a particular vendor is written in C. */
+#ifndef ERASURE_PROVIDER_H
+#define ERASURE_PROVIDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <libconfig.h>
+#include "request.h"
+
+struct provider_registry; /* all providers and accounts; immutable */
+struct provider_account;  /* one provider + one account */
+struct provider_action;   /* one action of one provider */
+
+/* Flow-control and transport settings of one account. */
+struct provider_limits {
+        double rate_per_s;       /* token bucket rate; 0 = unlimited */
+        double burst;            /* bucket size */
+        int concurrency;         /* calls in flight to this account */
+        int64_t timeout_ms;      /* whole call */
+        int64_t connect_timeout_ms;
+        int max_attempts;        /* per call, including the first */
+        int64_t budget_ms;       /* per call, from first attempt */
+        int64_t backoff_base_ms; /* full-jitter exponential backoff */
+        int64_t backoff_max_ms;
+        int tls_verify;          /* 1 unless the account turns it off */
+        const char *ca_file;     /* NULL = system bundle */
+};
+
+/* Loads `providers` (definitions) and `accounts` from cfg. Secrets are read
+ * with getenv() here, once; a missing secret variable is an error unless
+ * allow_missing_secrets (plan and --check-config still work without
+ * them and show the secret as unset).
+ * Returns NULL on error with errstr "FILE:LINE: PATH: reason", e.g.
+ * "config/providers.conf:42: providers.vectara.actions.[0].path: unknown
+ * placeholder {agent}". */
+struct provider_registry *provider_registry_load(const config_t *cfg,
+                                                 int allow_missing_secrets,
+                                                 char *errstr,
+                                                 size_t errstr_size);
+void provider_registry_free(struct provider_registry *reg);
+
+size_t provider_account_count(const struct provider_registry *reg);
+const struct provider_account *
+provider_account_at(const struct provider_registry *reg, size_t i);
+/* Index of acct in 0..provider_account_count()-1, for per-account state. */
+size_t provider_account_index(const struct provider_account *acct);
+const char *provider_account_provider(const struct provider_account *acct);
+const char *provider_account_name(const struct provider_account *acct);
+const struct provider_limits *
+provider_account_limits(const struct provider_account *acct);
+
+/* Every secret value loaded (for log_add_secret()); NULL past the end. */
+const char *provider_secret_at(const struct provider_registry *reg, size_t i);
+
+struct provider_header {
+        char *name;
+        char *value;
+        int secret; /* value holds a secret: mask it when printing */
+};
+
+/* One HTTP call to make. All strings owned by the plan. */
+struct provider_call {
+        const struct provider_account *account;
+        const struct provider_action *action;
+        const char *provider;     /* borrowed from the registry */
+        const char *account_name; /* borrowed */
+        const char *action_name;  /* borrowed */
+        const char *method;       /* borrowed, "DELETE", "POST", … */
+        char *url;                /* base URL + encoded path + query */
+        struct provider_header *headers; /* auth headers, content-type */
+        size_t nheaders;
+        char *body;     /* JSON text, NULL when the action sends none */
+        char *resource; /* human-readable id of what is deleted */
+};
+
+struct provider_plan {
+        struct provider_call *calls;
+        size_t ncalls;
+};
+
+/* Turns a request into calls, in target order then action order then item
+ * order (deterministic: redelivery gives the same calls and resources).
+ * Every target field used is validated against the action's parameter
+ * definitions (type, pattern, length, item count) before it is encoded.
+ * Returns REQUEST_OK and fills *plan (caller calls provider_plan_clear()),
+ * or an error code with errstr naming the target index and field; *plan is
+ * then empty. max_calls bounds the plan (0 = no bound). */
+enum request_error provider_plan(const struct provider_registry *reg,
+                                 const struct request *req, size_t max_calls,
+                                 struct provider_plan *plan, char *errstr,
+                                 size_t errstr_size);
+void provider_plan_clear(struct provider_plan *plan);
+
+enum provider_verdict_kind {
+        PROVIDER_DELETED,
+        PROVIDER_ALREADY_ABSENT,
+        PROVIDER_FAILED, /* final; see retryable */
+        PROVIDER_RETRY,  /* transient: back off and try again */
+};
+
+struct provider_verdict {
+        enum provider_verdict_kind kind;
+        int retryable;   /* for PROVIDER_FAILED: 1 if a later try might work */
+        char error[256]; /* "" on success; else reason with provider's text */
+};
+
+/* Classifies an HTTP response of `action` (the action's rules first, then
+ * the defaults of DESIGN §3). body may be NULL. Transport errors (no HTTP
+ * status) are not classified here: they are always PROVIDER_RETRY. */
+void provider_classify(const struct provider_action *action, long http_status,
+                       const char *body, size_t body_len,
+                       struct provider_verdict *out);
+
+#endif

@@ -1,0 +1,55 @@
+/* settings — the worker's configuration file (libconfig), validated.
+ *
+ * Named "settings" rather than "config" because libconfig already owns the
+ * config_ prefix (config_init, config_lookup, …). */
+#ifndef ERASURE_SETTINGS_H
+#define ERASURE_SETTINGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "log.h"
+#include "request.h"
+
+struct provider_registry;
+
+/* librdkafka properties, "name=value", passed through verbatim. */
+struct settings_props {
+        char **items;
+        size_t n;
+};
+
+struct settings {
+        char *path;                  /* the file loaded */
+        struct settings_props kafka; /* both clients */
+        struct settings_props consumer;
+        struct settings_props producer;
+        char *group_id;
+        char *static_membership_env; /* env var naming group.instance.id */
+        char *topic_requests;
+        char *topic_outcomes;
+        char *topic_dead_letter;
+        char *ce_source;
+        size_t max_requests_in_flight; /* pause partitions at this many */
+        size_t max_calls_in_flight;    /* HTTP transfers at once */
+        size_t max_calls_per_request;
+        struct request_limits request_limits;
+        int64_t drain_timeout_ms;   /* SIGTERM: finish in-flight work */
+        int64_t rebalance_grace_ms; /* revoke: finish in-flight work */
+        int64_t commit_interval_ms;
+        char *metrics_bind; /* NULL: no metrics server */
+        int metrics_port;
+        enum log_level log_level;
+        struct provider_registry *providers;
+};
+
+/* Loads and validates path (and the files it @includes, relative to its
+ * directory). Returns NULL with errstr "FILE:LINE: SETTING: reason". */
+struct settings *settings_load(const char *path, int allow_missing_secrets,
+                               char *errstr, size_t errstr_size);
+void settings_free(struct settings *s);
+
+/* Appends "name=value" to props (command-line -X). 0 or -1 with errstr. */
+int settings_props_add(struct settings_props *props, const char *kv,
+                       char *errstr, size_t errstr_size);
+
+#endif
