@@ -1,0 +1,1030 @@
+/* metrics — Prometheus counters, /healthz and /readyz over libmicrohttpd.
+ *
+ * Series are bounded: at most METRICS_MAX_SERIES label combinations across
+ * all labelled families. Once that many exist, a sample for a combination
+ * not yet seen is counted under one overflow series of its family, whose
+ * every label value is "_overflow" (for example
+ * erasure_calls_total{provider="_overflow",action="_overflow",
+ * status="_overflow"}). Combinations that already exist keep counting on
+ * their own series. The overflow series of erasure_committed_offset holds
+ * whichever overflowing partition committed last, so it only says that the
+ * cap was hit. An overflow series appears only once it is used.
+ *
+ * Label values longer than METRICS_MAX_LABEL_LEN bytes are cut at a UTF-8
+ * character boundary, so a runaway value costs bounded memory.
+ *
+ * A document that would exceed METRICS_MAX_RENDER bytes is not rendered at
+ * all: /metrics then answers 500 rather than a silently truncated scrape.
+ *
+ * If memory runs out while adding a series, the sample is dropped; the
+ * worker must not fail because of its metrics. */
+#include "metrics.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define METRICS_MAX_SERIES    4096
+#define METRICS_MAX_LABEL_LEN 128
+#define METRICS_MAX_RENDER    (4u * 1024u * 1024u)
+#define METRICS_OVERFLOW      "_overflow"
+#define MAX_LABELS            3
+#define NBUCKETS              13 /* 12 finite bounds and +Inf */
+#define DEFAULT_STALL_MS      30000
+#define HTTP_CONN_LIMIT       64u
+#define HTTP_CONN_TIMEOUT_S   10u
+
+enum family {
+        FAM_REJECTED,
+        FAM_FINISHED,
+        FAM_DEAD_LETTERED,
+        FAM_CALLS,
+        FAM_RETRIES,
+        FAM_DURATION,
+        FAM_COMMITTED,
+        FAM_COUNT
+};
+
+/* Every family may add one overflow series beyond the cap. The index has
+ * about twice as many slots as series, so linear probing stays short and
+ * always finds an empty slot. */
+#define MAX_SERIES_TOTAL (METRICS_MAX_SERIES + FAM_COUNT)
+#define INDEX_SLOTS      8192u
+_Static_assert(INDEX_SLOTS >= 2 * METRICS_MAX_SERIES, "index too small");
+_Static_assert((INDEX_SLOTS & (INDEX_SLOTS - 1)) == 0, "not a power of 2");
+
+#define FNV_OFFSET 1469598103934665603ULL
+#define FNV_PRIME  1099511628211ULL
+
+enum kind { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM };
+
+struct family_desc {
+        const char *name;
+        const char *help;
+        enum kind kind;
+        size_t nlabels;
+        const char *labels[MAX_LABELS];
+};
+
+static const struct family_desc families[FAM_COUNT] = {
+    [FAM_REJECTED] = {"erasure_requests_rejected_total",
+                      "Requests rejected as invalid, by reason.",
+                      KIND_COUNTER,
+                      1,
+                      {"reason"}},
+    [FAM_FINISHED] = {"erasure_requests_finished_total",
+                      "Requests finished, by overall status.",
+                      KIND_COUNTER,
+                      1,
+                      {"status"}},
+    [FAM_DEAD_LETTERED] = {"erasure_requests_dead_lettered_total",
+                           "Requests sent to the dead-letter topic, by "
+                           "reason.",
+                           KIND_COUNTER,
+                           1,
+                           {"reason"}},
+    [FAM_CALLS] = {"erasure_calls_total",
+                   "Provider deletion calls finished, by outcome status.",
+                   KIND_COUNTER,
+                   3,
+                   {"provider", "action", "status"}},
+    [FAM_RETRIES] = {"erasure_call_retries_total",
+                     "Provider deletion calls retried.",
+                     KIND_COUNTER,
+                     2,
+                     {"provider", "action"}},
+    [FAM_DURATION] = {"erasure_call_duration_seconds",
+                      "Duration of provider deletion calls.",
+                      KIND_HISTOGRAM,
+                      1,
+                      {"provider"}},
+    [FAM_COMMITTED] = {"erasure_committed_offset",
+                       "Last offset committed, by partition.",
+                       KIND_GAUGE,
+                       1,
+                       {"partition"}},
+};
+
+static const double bucket_bounds[NBUCKETS - 1] = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+static const char *const bucket_le[NBUCKETS] = {
+    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
+    "1",     "2.5",  "5",     "10",   "30",  "+Inf"};
+
+/* The finished statuses are a fixed vocabulary; exporting them at 0 from
+ * the start lets rate() and ratios work before the first failure. */
+static const char *const finished_statuses[] = {"completed", "partially_failed",
+                                                "failed", "rejected"};
+
+struct series {
+        enum family family;
+        int next; /* next series of the same family, -1 at the end */
+        char *labels[MAX_LABELS];
+        uint64_t count; /* counter value, or histogram observations */
+        int64_t gauge;  /* committed offset: int64 keeps every digit */
+        double sum;     /* histogram sum */
+        uint64_t buckets[NBUCKETS]; /* per bucket, made cumulative on output */
+};
+
+struct metrics {
+        pthread_mutex_t lock;
+        struct MHD_Daemon *daemon;
+        int port;
+
+        uint64_t consumed;
+        size_t requests_in_flight;
+        size_t calls_in_flight;
+        size_t paused_partitions;
+        size_t assigned_partitions;
+        int producer_healthy;
+        int64_t last_heartbeat_ms;
+        int64_t stall_ms;
+
+        struct series *series;
+        size_t nseries;
+        size_t series_cap;
+        size_t nlabelled;    /* series counted against the cap */
+        int head[FAM_COUNT]; /* render in insertion order */
+        int tail[FAM_COUNT];
+        int32_t index[INDEX_SLOTS]; /* series position, -1 if empty */
+};
+
+/* The metrics module reads its own monotonic clock for /healthz, so it must
+ * be the same clock the worker's heartbeats come from (CLOCK_MONOTONIC). */
+static int64_t mono_now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (!errstr || errstr_size == 0)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(errstr, errstr_size, fmt, ap);
+        va_end(ap);
+}
+
+/* ---- series store ---- */
+
+static void copy_label(char out[METRICS_MAX_LABEL_LEN + 1], const char *v)
+{
+        size_t n;
+
+        if (!v)
+                v = "";
+        n = strnlen(v, METRICS_MAX_LABEL_LEN + 1);
+        if (n > METRICS_MAX_LABEL_LEN) {
+                n = METRICS_MAX_LABEL_LEN;
+                /* Never split a multi-byte character: the exposition
+                 * format requires label values to be valid UTF-8. */
+                while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
+                        n--;
+        }
+        memcpy(out, v, n);
+        out[n] = '\0';
+}
+
+static uint64_t series_hash(enum family fam,
+                            char vals[][METRICS_MAX_LABEL_LEN + 1],
+                            size_t nlabels)
+{
+        uint64_t h = (FNV_OFFSET ^ (uint64_t)fam) * FNV_PRIME;
+        size_t i, j, len;
+
+        for (i = 0; i < nlabels; i++) {
+                /* Hashing the NUL too keeps ("ab","c") apart from
+                 * ("a","bc"). */
+                len = strlen(vals[i]) + 1;
+                for (j = 0; j < len; j++)
+                        h = (h ^ (unsigned char)vals[i][j]) * FNV_PRIME;
+        }
+        return h;
+}
+
+static int series_equal(const struct series *s, enum family fam,
+                        char vals[][METRICS_MAX_LABEL_LEN + 1], size_t nlabels)
+{
+        size_t i;
+
+        if (s->family != fam)
+                return 0;
+        for (i = 0; i < nlabels; i++) {
+                if (strcmp(s->labels[i], vals[i]) != 0)
+                        return 0;
+        }
+        return 1;
+}
+
+/* Returns the index slot holding the series, or the empty slot where it
+ * would go. */
+static size_t index_probe(const struct metrics *m, enum family fam,
+                          char vals[][METRICS_MAX_LABEL_LEN + 1])
+{
+        size_t nlabels = families[fam].nlabels;
+        size_t slot = series_hash(fam, vals, nlabels) & (INDEX_SLOTS - 1);
+        int32_t at;
+
+        for (;;) {
+                at = m->index[slot];
+                if (at < 0 || series_equal(&m->series[at], fam, vals, nlabels))
+                        return slot;
+                slot = (slot + 1) & (INDEX_SLOTS - 1);
+        }
+}
+
+static int series_reserve(struct metrics *m)
+{
+        size_t cap;
+        struct series *grown;
+
+        if (m->nseries < m->series_cap)
+                return 0;
+        cap = m->series_cap ? m->series_cap * 2 : 64;
+        if (cap > MAX_SERIES_TOTAL)
+                cap = MAX_SERIES_TOTAL;
+        if (cap <= m->nseries)
+                return -1;
+        grown = realloc(m->series, cap * sizeof(*grown));
+        if (!grown)
+                return -1;
+        m->series = grown;
+        m->series_cap = cap;
+        return 0;
+}
+
+static void series_clear_labels(struct series *s)
+{
+        size_t i;
+
+        for (i = 0; i < MAX_LABELS; i++) {
+                free(s->labels[i]);
+                s->labels[i] = NULL;
+        }
+}
+
+static struct series *series_add(struct metrics *m, size_t slot,
+                                 enum family fam,
+                                 char vals[][METRICS_MAX_LABEL_LEN + 1])
+{
+        struct series *s;
+        size_t i;
+        int at;
+
+        if (series_reserve(m) != 0)
+                return NULL;
+        s = &m->series[m->nseries];
+        memset(s, 0, sizeof(*s));
+        s->family = fam;
+        s->next = -1;
+        for (i = 0; i < families[fam].nlabels; i++) {
+                s->labels[i] = strdup(vals[i]);
+                if (!s->labels[i]) {
+                        series_clear_labels(s);
+                        return NULL;
+                }
+        }
+        at = (int)m->nseries++;
+        m->index[slot] = at;
+        if (m->tail[fam] >= 0)
+                m->series[m->tail[fam]].next = at;
+        else
+                m->head[fam] = at;
+        m->tail[fam] = at;
+        return s;
+}
+
+/* The series for these label values, created if the cap allows, else the
+ * family's overflow series. NULL only when memory runs out. */
+static struct series *series_get(struct metrics *m, enum family fam,
+                                 const char *const *values)
+{
+        char vals[MAX_LABELS][METRICS_MAX_LABEL_LEN + 1];
+        size_t i, slot, n = families[fam].nlabels;
+        struct series *s;
+
+        for (i = 0; i < n; i++)
+                copy_label(vals[i], values[i]);
+        slot = index_probe(m, fam, vals);
+        if (m->index[slot] >= 0)
+                return &m->series[m->index[slot]];
+        if (m->nlabelled < METRICS_MAX_SERIES) {
+                s = series_add(m, slot, fam, vals);
+                if (s)
+                        m->nlabelled++;
+                return s;
+        }
+        for (i = 0; i < n; i++)
+                copy_label(vals[i], METRICS_OVERFLOW);
+        slot = index_probe(m, fam, vals);
+        if (m->index[slot] >= 0)
+                return &m->series[m->index[slot]];
+        return series_add(m, slot, fam, vals);
+}
+
+static void count_locked(struct metrics *m, enum family fam,
+                         const char *const *values)
+{
+        struct series *s = series_get(m, fam, values);
+
+        if (s)
+                s->count++;
+}
+
+static void count_sample(struct metrics *m, enum family fam,
+                         const char *const *values)
+{
+        if (!m)
+                return;
+        pthread_mutex_lock(&m->lock);
+        count_locked(m, fam, values);
+        pthread_mutex_unlock(&m->lock);
+}
+
+static size_t bucket_of(double v)
+{
+        size_t i;
+
+        for (i = 0; i < NBUCKETS - 1; i++) {
+                if (v <= bucket_bounds[i])
+                        return i;
+        }
+        return NBUCKETS - 1;
+}
+
+static void observe_locked(struct metrics *m, const char *provider,
+                           double latency_s)
+{
+        const char *values[1] = {provider};
+        struct series *s = series_get(m, FAM_DURATION, values);
+
+        if (!s)
+                return;
+        /* One NaN or infinity would poison _sum for the life of the
+         * process; a clock glitch is better recorded as zero. */
+        if (!isfinite(latency_s) || latency_s < 0)
+                latency_s = 0;
+        s->buckets[bucket_of(latency_s)]++;
+        s->count++;
+        s->sum += latency_s;
+}
+
+/* ---- lifecycle ---- */
+
+struct metrics *metrics_new(void)
+{
+        struct metrics *m = calloc(1, sizeof(*m));
+        size_t i;
+
+        if (!m)
+                return NULL;
+        if (pthread_mutex_init(&m->lock, NULL) != 0) {
+                free(m);
+                return NULL;
+        }
+        for (i = 0; i < INDEX_SLOTS; i++)
+                m->index[i] = -1;
+        for (i = 0; i < FAM_COUNT; i++) {
+                m->head[i] = -1;
+                m->tail[i] = -1;
+        }
+        /* Until someone reports otherwise the producer is assumed fine;
+         * readiness is held back by the partition count anyway. */
+        m->producer_healthy = 1;
+        m->stall_ms = DEFAULT_STALL_MS;
+        /* A loop that never beats at all must also count as stalled. */
+        m->last_heartbeat_ms = mono_now_ms();
+        for (i = 0; i < sizeof(finished_statuses) / sizeof(*finished_statuses);
+             i++) {
+                const char *values[1] = {finished_statuses[i]};
+                series_get(m, FAM_FINISHED, values);
+        }
+        return m;
+}
+
+void metrics_free(struct metrics *m)
+{
+        size_t i;
+
+        if (!m)
+                return;
+        /* Stop the server first: its thread may be rendering right now. */
+        if (m->daemon)
+                MHD_stop_daemon(m->daemon);
+        for (i = 0; i < m->nseries; i++)
+                series_clear_labels(&m->series[i]);
+        free(m->series);
+        pthread_mutex_destroy(&m->lock);
+        free(m);
+}
+
+/* ---- updates ---- */
+
+void metrics_request_consumed(struct metrics *m)
+{
+        if (!m)
+                return;
+        pthread_mutex_lock(&m->lock);
+        m->consumed++;
+        pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_request_rejected(struct metrics *m, const char *reason)
+{
+        const char *values[1] = {reason};
+
+        count_sample(m, FAM_REJECTED, values);
+}
+
+void metrics_request_finished(struct metrics *m, const char *overall)
+{
+        const char *values[1] = {overall};
+
+        count_sample(m, FAM_FINISHED, values);
+}
+
+void metrics_request_dead_lettered(struct metrics *m, const char *reason)
+{
+        const char *values[1] = {reason};
+
+        count_sample(m, FAM_DEAD_LETTERED, values);
+}
+
+void metrics_call_finished(struct metrics *m, const char *provider,
+                           const char *action, const char *status,
+                           double latency_s)
+{
+        const char *values[3] = {provider, action, status};
+
+        if (!m)
+                return;
+        pthread_mutex_lock(&m->lock);
+        count_locked(m, FAM_CALLS, values);
+        observe_locked(m, provider, latency_s);
+        pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_call_retried(struct metrics *m, const char *provider,
+                          const char *action)
+{
+        const char *values[2] = {provider, action};
+
+        count_sample(m, FAM_RETRIES, values);
+}
+
+void metrics_set_in_flight(struct metrics *m, size_t requests, size_t calls)
+{
+        if (!m)
+                return;
+        pthread_mutex_lock(&m->lock);
+        m->requests_in_flight = requests;
+        m->calls_in_flight = calls;
+        pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_set_paused_partitions(struct metrics *m, size_t n)
+{
+        if (!m)
+                return;
+        pthread_mutex_lock(&m->lock);
+        m->paused_partitions = n;
+        pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_set_assigned_partitions(struct metrics *m, size_t n)
+{
+        if (!m)
+                return;
+        pthread_mutex_lock(&m->lock);
+        m->assigned_partitions = n;
+        pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_offset_committed(struct metrics *m, int32_t partition,
+                              int64_t offset)
+{
+        char label[16];
+        const char *values[1] = {label};
+        struct series *s;
+
+        if (!m)
+                return;
+        snprintf(label, sizeof(label), "%" PRId32, partition);
+        pthread_mutex_lock(&m->lock);
+        s = series_get(m, FAM_COMMITTED, values);
+        if (s)
+                s->gauge = offset;
+        pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_set_producer_healthy(struct metrics *m, int healthy)
+{
+        if (!m)
+                return;
+        pthread_mutex_lock(&m->lock);
+        m->producer_healthy = healthy ? 1 : 0;
+        pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_loop_heartbeat(struct metrics *m, int64_t mono_ms)
+{
+        if (!m)
+                return;
+        pthread_mutex_lock(&m->lock);
+        m->last_heartbeat_ms = mono_ms;
+        pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_set_stall_limit(struct metrics *m, int64_t stall_ms)
+{
+        /* A limit of zero or less would report every loop as stalled;
+         * keep the previous limit instead. */
+        if (!m || stall_ms <= 0)
+                return;
+        pthread_mutex_lock(&m->lock);
+        m->stall_ms = stall_ms;
+        pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- health ---- */
+
+static int64_t heartbeat_age_locked(const struct metrics *m, int64_t mono_ms)
+{
+        int64_t age = mono_ms - m->last_heartbeat_ms;
+
+        return age > 0 ? age : 0;
+}
+
+int metrics_healthy(struct metrics *m, int64_t mono_ms)
+{
+        int healthy;
+
+        if (!m)
+                return 0;
+        pthread_mutex_lock(&m->lock);
+        healthy = heartbeat_age_locked(m, mono_ms) < m->stall_ms;
+        pthread_mutex_unlock(&m->lock);
+        return healthy;
+}
+
+/* NULL when ready, else the reason /readyz reports.
+ *
+ * A worker holding no partitions, for example because the group has more
+ * members than the topic has partitions, is alive but not ready, and that
+ * is the signal we want: readiness only takes a pod out of Service
+ * endpoints, it never restarts it (that is liveness, /healthz). The pod
+ * stays in the group as a standby, takes partitions on the next rebalance
+ * and turns ready then, while dashboards and rollouts see honestly that it
+ * is doing no work. Nothing is routed to a consumer through its Service, so
+ * being unready costs it nothing. */
+static const char *unready_reason(struct metrics *m)
+{
+        const char *reason = NULL;
+
+        pthread_mutex_lock(&m->lock);
+        if (m->assigned_partitions == 0)
+                reason = "no partitions assigned\n";
+        else if (!m->producer_healthy)
+                reason = "producer unhealthy\n";
+        pthread_mutex_unlock(&m->lock);
+        return reason;
+}
+
+int metrics_ready(struct metrics *m)
+{
+        if (!m)
+                return 0;
+        return unready_reason(m) == NULL;
+}
+
+/* ---- rendering ---- */
+
+struct buf {
+        char *data;
+        size_t len;
+        size_t cap;
+        int failed; /* out of memory or over METRICS_MAX_RENDER */
+};
+
+static int buf_grow(struct buf *b, size_t need)
+{
+        size_t cap = b->cap ? b->cap : 16384;
+        char *grown;
+
+        if (need > METRICS_MAX_RENDER) {
+                b->failed = 1;
+                return -1;
+        }
+        while (cap < need)
+                cap *= 2;
+        if (cap > METRICS_MAX_RENDER)
+                cap = METRICS_MAX_RENDER;
+        grown = realloc(b->data, cap);
+        if (!grown) {
+                b->failed = 1;
+                return -1;
+        }
+        b->data = grown;
+        b->cap = cap;
+        return 0;
+}
+
+static void buf_append(struct buf *b, const char *s, size_t n)
+{
+        /* +1 keeps room for the terminating NUL. */
+        if (b->failed)
+                return;
+        if (b->len + n + 1 > b->cap && buf_grow(b, b->len + n + 1) != 0)
+                return;
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+}
+
+static void buf_puts(struct buf *b, const char *s)
+{
+        buf_append(b, s, strlen(s));
+}
+
+static void buf_printf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void buf_printf(struct buf *b, const char *fmt, ...)
+{
+        char tmp[256];
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+        va_end(ap);
+        /* Only short numeric pieces go through here. */
+        if (n < 0 || (size_t)n >= sizeof(tmp)) {
+                b->failed = 1;
+                return;
+        }
+        buf_append(b, tmp, (size_t)n);
+}
+
+static void buf_escaped(struct buf *b, const char *s)
+{
+        const char *run = s;
+
+        for (; *s; s++) {
+                const char *esc = NULL;
+
+                if (*s == '\\')
+                        esc = "\\\\";
+                else if (*s == '"')
+                        esc = "\\\"";
+                else if (*s == '\n')
+                        esc = "\\n";
+                if (!esc)
+                        continue;
+                buf_append(b, run, (size_t)(s - run));
+                buf_puts(b, esc);
+                run = s + 1;
+        }
+        buf_append(b, run, (size_t)(s - run));
+}
+
+/* Shortest of %.15g..%.17g that reads back as the same double. */
+static void format_double(char out[32], double v)
+{
+        int prec;
+
+        for (prec = 15; prec <= 17; prec++) {
+                snprintf(out, 32, "%.*g", prec, v);
+                if (strtod(out, NULL) == v)
+                        return;
+        }
+}
+
+static void render_header(struct buf *b, const char *name, const char *help,
+                          const char *type)
+{
+        buf_printf(b, "# HELP %s %s\n", name, help);
+        buf_printf(b, "# TYPE %s %s\n", name, type);
+}
+
+static void render_labels(struct buf *b, const struct series *s, const char *le)
+{
+        const struct family_desc *f = &families[s->family];
+        size_t i;
+
+        buf_puts(b, "{");
+        for (i = 0; i < f->nlabels; i++) {
+                buf_printf(b, "%s%s=\"", i ? "," : "", f->labels[i]);
+                buf_escaped(b, s->labels[i]);
+                buf_puts(b, "\"");
+        }
+        if (le)
+                buf_printf(b, ",le=\"%s\"", le);
+        buf_puts(b, "}");
+}
+
+static void render_histogram(struct buf *b, const struct series *s)
+{
+        const char *name = families[s->family].name;
+        uint64_t cumulative = 0;
+        char sum[32];
+        size_t i;
+
+        for (i = 0; i < NBUCKETS; i++) {
+                cumulative += s->buckets[i];
+                buf_printf(b, "%s_bucket", name);
+                render_labels(b, s, bucket_le[i]);
+                buf_printf(b, " %" PRIu64 "\n", cumulative);
+        }
+        format_double(sum, s->sum);
+        buf_printf(b, "%s_sum", name);
+        render_labels(b, s, NULL);
+        buf_printf(b, " %s\n", sum);
+        buf_printf(b, "%s_count", name);
+        render_labels(b, s, NULL);
+        buf_printf(b, " %" PRIu64 "\n", s->count);
+}
+
+static void render_sample(struct buf *b, const struct series *s)
+{
+        const struct family_desc *f = &families[s->family];
+
+        buf_puts(b, f->name);
+        render_labels(b, s, NULL);
+        if (f->kind == KIND_GAUGE)
+                buf_printf(b, " %" PRId64 "\n", s->gauge);
+        else
+                buf_printf(b, " %" PRIu64 "\n", s->count);
+}
+
+static void render_family(struct buf *b, const struct metrics *m,
+                          enum family fam)
+{
+        static const char *const type_names[] = {[KIND_COUNTER] = "counter",
+                                                 [KIND_GAUGE] = "gauge",
+                                                 [KIND_HISTOGRAM] =
+                                                     "histogram"};
+        const struct family_desc *f = &families[fam];
+        int at;
+
+        render_header(b, f->name, f->help, type_names[f->kind]);
+        for (at = m->head[fam]; at >= 0; at = m->series[at].next) {
+                if (f->kind == KIND_HISTOGRAM)
+                        render_histogram(b, &m->series[at]);
+                else
+                        render_sample(b, &m->series[at]);
+        }
+}
+
+static void render_size_gauge(struct buf *b, const char *name, const char *help,
+                              size_t v)
+{
+        render_header(b, name, help, "gauge");
+        buf_printf(b, "%s %zu\n", name, v);
+}
+
+static void render_requests(struct buf *b, const struct metrics *m)
+{
+        render_header(b, "erasure_requests_consumed_total",
+                      "Requests consumed from the request topic.", "counter");
+        buf_printf(b, "erasure_requests_consumed_total %" PRIu64 "\n",
+                   m->consumed);
+        render_family(b, m, FAM_REJECTED);
+        render_family(b, m, FAM_FINISHED);
+        render_family(b, m, FAM_DEAD_LETTERED);
+}
+
+static void render_calls(struct buf *b, const struct metrics *m)
+{
+        render_family(b, m, FAM_CALLS);
+        render_family(b, m, FAM_RETRIES);
+        render_family(b, m, FAM_DURATION);
+}
+
+static void render_state(struct buf *b, const struct metrics *m, int64_t now_ms)
+{
+        int64_t age = heartbeat_age_locked(m, now_ms);
+
+        render_size_gauge(b, "erasure_requests_in_flight",
+                          "Requests being worked on.", m->requests_in_flight);
+        render_size_gauge(b, "erasure_calls_in_flight",
+                          "Provider calls in flight.", m->calls_in_flight);
+        render_size_gauge(b, "erasure_paused_partitions",
+                          "Partitions paused for backpressure.",
+                          m->paused_partitions);
+        render_size_gauge(b, "erasure_assigned_partitions",
+                          "Partitions assigned to this worker.",
+                          m->assigned_partitions);
+        render_family(b, m, FAM_COMMITTED);
+        render_size_gauge(b, "erasure_producer_healthy",
+                          "1 if the outcome producer is healthy, else 0.",
+                          (size_t)m->producer_healthy);
+        render_header(b, "erasure_loop_last_heartbeat_age_seconds",
+                      "Seconds since the event loop last turned.", "gauge");
+        buf_printf(b,
+                   "erasure_loop_last_heartbeat_age_seconds %" PRId64
+                   ".%03" PRId64 "\n",
+                   age / 1000, age % 1000);
+}
+
+char *metrics_render(struct metrics *m)
+{
+        struct buf b = {NULL, 0, 0, 0};
+        int64_t now_ms = mono_now_ms();
+
+        if (!m)
+                return NULL;
+        pthread_mutex_lock(&m->lock);
+        render_requests(&b, m);
+        render_calls(&b, m);
+        render_state(&b, m, now_ms);
+        pthread_mutex_unlock(&m->lock);
+        if (b.failed) {
+                free(b.data);
+                return NULL;
+        }
+        return b.data;
+}
+
+/* ---- HTTP ---- */
+
+static enum MHD_Result queue(struct MHD_Connection *conn, unsigned int status,
+                             const char *content_type, char *body,
+                             enum MHD_ResponseMemoryMode mode)
+{
+        struct MHD_Response *resp;
+        enum MHD_Result ret;
+
+        resp = MHD_create_response_from_buffer(strlen(body), body, mode);
+        if (!resp) {
+                if (mode == MHD_RESPMEM_MUST_FREE)
+                        free(body);
+                return MHD_NO;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                content_type);
+        if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET");
+        ret = MHD_queue_response(conn, status, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
+static enum MHD_Result queue_text(struct MHD_Connection *conn,
+                                  unsigned int status, const char *body)
+{
+        /* PERSISTENT: MHD neither copies nor frees these literals. */
+        return queue(conn, status, "text/plain; charset=utf-8", (char *)body,
+                     MHD_RESPMEM_PERSISTENT);
+}
+
+static enum MHD_Result serve_metrics(struct metrics *m,
+                                     struct MHD_Connection *conn)
+{
+        char *doc = metrics_render(m);
+
+        if (!doc)
+                return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                  "metrics unavailable\n");
+        return queue(conn, MHD_HTTP_OK, "text/plain; version=0.0.4", doc,
+                     MHD_RESPMEM_MUST_FREE);
+}
+
+static enum MHD_Result serve_healthz(struct metrics *m,
+                                     struct MHD_Connection *conn)
+{
+        if (metrics_healthy(m, mono_now_ms()))
+                return queue_text(conn, MHD_HTTP_OK, "ok\n");
+        return queue_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "stalled\n");
+}
+
+static enum MHD_Result serve_readyz(struct metrics *m,
+                                    struct MHD_Connection *conn)
+{
+        const char *reason = unready_reason(m);
+
+        if (!reason)
+                return queue_text(conn, MHD_HTTP_OK, "ready\n");
+        return queue_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, reason);
+}
+
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
+                                      const char *url, const char *method,
+                                      const char *version,
+                                      const char *upload_data,
+                                      size_t *upload_data_size, void **con_cls)
+{
+        struct metrics *m = cls;
+
+        (void)version;
+        (void)upload_data;
+        (void)upload_data_size;
+        (void)con_cls;
+        if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+                return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                  "method not allowed\n");
+        if (strcmp(url, "/metrics") == 0)
+                return serve_metrics(m, conn);
+        if (strcmp(url, "/healthz") == 0)
+                return serve_healthz(m, conn);
+        if (strcmp(url, "/readyz") == 0)
+                return serve_readyz(m, conn);
+        return queue_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+/* Fills addr from a numeric IPv4 or IPv6 address; returns its length and
+ * sets *ipv6, or 0 if bind is not an address. */
+static socklen_t parse_bind(const char *bind, int port,
+                            struct sockaddr_storage *addr, int *ipv6)
+{
+        struct sockaddr_in *v4 = (struct sockaddr_in *)addr;
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)addr;
+
+        memset(addr, 0, sizeof(*addr));
+        if (inet_pton(AF_INET, bind, &v4->sin_addr) == 1) {
+                v4->sin_family = AF_INET;
+                v4->sin_port = htons((uint16_t)port);
+                *ipv6 = 0;
+                return sizeof(*v4);
+        }
+        if (inet_pton(AF_INET6, bind, &v6->sin6_addr) == 1) {
+                v6->sin6_family = AF_INET6;
+                v6->sin6_port = htons((uint16_t)port);
+                *ipv6 = 1;
+                return sizeof(*v6);
+        }
+        return 0;
+}
+
+int metrics_serve(struct metrics *m, const char *bind, int port, char *errstr,
+                  size_t errstr_size)
+{
+        struct sockaddr_storage addr;
+        const union MHD_DaemonInfo *info;
+        unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD;
+        int ipv6;
+
+        if (!m || !bind) {
+                set_err(errstr, errstr_size, "metrics: no bind address");
+                return -1;
+        }
+        if (m->daemon) {
+                set_err(errstr, errstr_size, "metrics: already serving");
+                return -1;
+        }
+        if (port < 0 || port > 65535) {
+                set_err(errstr, errstr_size, "metrics: port %d out of range",
+                        port);
+                return -1;
+        }
+        if (parse_bind(bind, port, &addr, &ipv6) == 0) {
+                set_err(errstr, errstr_size,
+                        "metrics: bind address \"%s\" is not an IPv4 or IPv6 "
+                        "address",
+                        bind);
+                return -1;
+        }
+        /* Dual stack so that "::" also answers IPv4 probes, as a Linux
+         * socket would by default. MHD_USE_ERROR_LOG stays off: this
+         * module never prints. */
+        if (ipv6)
+                flags |= MHD_USE_DUAL_STACK;
+        errno = 0;
+        m->daemon = MHD_start_daemon(
+            flags, (uint16_t)port, NULL, NULL, handle_request, m,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+            MHD_OPTION_CONNECTION_LIMIT, HTTP_CONN_LIMIT,
+            MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONN_TIMEOUT_S, MHD_OPTION_END);
+        if (!m->daemon) {
+                set_err(errstr, errstr_size,
+                        "metrics: cannot listen on %s port %d: %s", bind, port,
+                        errno ? strerror(errno) : "unknown error");
+                return -1;
+        }
+        info = MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        m->port = info ? info->port : port;
+        return 0;
+}
+
+int metrics_port(const struct metrics *m)
+{
+        return m ? m->port : 0;
+}
