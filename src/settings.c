@@ -1,0 +1,409 @@
+/* settings — load and validate the worker's libconfig file. */
+#include "settings.h"
+
+#include <libconfig.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "provider.h"
+
+/* Top-level settings this module owns; `providers`, `accounts` and
+ * `account_defaults` belong to the provider module. */
+static const char *const top_keys[] = {
+    "kafka", "topics", "worker", "metrics", "log",
+    "providers", "accounts", "account_defaults", NULL};
+static const char *const kafka_keys[] = {
+    "properties", "properties_from_env", "consumer", "producer",
+    "group_id", "static_membership_env", NULL};
+static const char *const topic_keys[] = {"requests", "outcomes",
+                                         "dead_letter", NULL};
+static const char *const worker_keys[] = {
+    "max_requests_in_flight", "max_calls_in_flight", "max_calls_per_request",
+    "max_message_bytes", "max_targets", "drain_timeout_ms",
+    "rebalance_grace_ms", "commit_interval_ms", "ce_source", NULL};
+static const char *const metrics_keys[] = {"bind", "port", NULL};
+static const char *const log_keys[] = {"level", NULL};
+
+static void where(const config_setting_t *st, char *buf, size_t n)
+{
+        const char *file = config_setting_source_file(st);
+        snprintf(buf, n, "%s:%u", file ? file : "?",
+                 config_setting_source_line(st));
+}
+
+__attribute__((format(printf, 4, 5))) static int
+fail(const config_setting_t *st, char *errstr, size_t errstr_size,
+     const char *fmt, ...)
+{
+        char loc[512], msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        where(st, loc, sizeof(loc));
+        snprintf(errstr, errstr_size, "%s: %s", loc, msg);
+        return -1;
+}
+
+static int check_keys(const config_setting_t *group, const char *path,
+                      const char *const *allowed, char *errstr,
+                      size_t errstr_size)
+{
+        if (!config_setting_is_group(group))
+                return fail(group, errstr, errstr_size,
+                            "%s: must be a group { … }", path);
+        int n = config_setting_length(group);
+        for (int i = 0; i < n; i++) {
+                const config_setting_t *c = config_setting_get_elem(group, i);
+                const char *name = config_setting_name(c);
+                int ok = 0;
+                for (const char *const *a = allowed; *a; a++)
+                        ok |= strcmp(*a, name) == 0;
+                if (!ok)
+                        return fail(c, errstr, errstr_size,
+                                    "%s.%s: unknown setting", path, name);
+        }
+        return 0;
+}
+
+int settings_props_add(struct settings_props *props, const char *kv,
+                       char *errstr, size_t errstr_size)
+{
+        const char *eq = strchr(kv, '=');
+        if (!eq || eq == kv) {
+                snprintf(errstr, errstr_size,
+                         "\"%.64s\": expected name=value", kv);
+                return -1;
+        }
+        char **n = realloc(props->items, (props->n + 1) * sizeof(*n));
+        if (!n) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        props->items = n;
+        props->items[props->n] = strdup(kv);
+        if (!props->items[props->n]) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        props->n++;
+        return 0;
+}
+
+static void props_clear(struct settings_props *p)
+{
+        for (size_t i = 0; i < p->n; i++)
+                free(p->items[i]);
+        free(p->items);
+        p->items = NULL;
+        p->n = 0;
+}
+
+static int read_props(const config_setting_t *parent, const char *name,
+                      const char *path, struct settings_props *out,
+                      char *errstr, size_t errstr_size)
+{
+        const config_setting_t *arr = config_setting_get_member(parent, name);
+        if (!arr)
+                return 0;
+        if (!config_setting_is_array(arr) && !config_setting_is_list(arr))
+                return fail(arr, errstr, errstr_size,
+                            "%s.%s: must be an array of \"name=value\"",
+                            path, name);
+        for (int i = 0; i < config_setting_length(arr); i++) {
+                const config_setting_t *e = config_setting_get_elem(arr, i);
+                const char *kv = config_setting_get_string(e);
+                char err[256];
+                if (!kv || settings_props_add(out, kv, err, sizeof(err)))
+                        return fail(e, errstr, errstr_size, "%s.%s[%d]: %s",
+                                    path, name, i,
+                                    kv ? err : "must be a string");
+        }
+        return 0;
+}
+
+/* "name=ENV_VAR": the property's value comes from the environment, so
+ * Kafka passwords never sit in the config file. */
+static int read_env_props(const config_setting_t *kafka,
+                          struct settings_props *out, int allow_missing,
+                          char *errstr, size_t errstr_size)
+{
+        struct settings_props tmp = {0};
+        if (read_props(kafka, "properties_from_env", "kafka", &tmp, errstr,
+                       errstr_size))
+                return -1;
+        const config_setting_t *arr =
+            config_setting_get_member(kafka, "properties_from_env");
+        int rc = 0;
+        for (size_t i = 0; i < tmp.n && rc == 0; i++) {
+                char *eq = strchr(tmp.items[i], '=');
+                *eq = '\0';
+                const char *val = getenv(eq + 1);
+                /* plan and check-config run where no secret is present. */
+                if ((!val || !*val) && allow_missing)
+                        continue;
+                if (!val || !*val) {
+                        rc = fail(config_setting_get_elem(arr, (int)i),
+                                  errstr, errstr_size,
+                                  "kafka.properties_from_env[%zu]: "
+                                  "environment variable %s is not set",
+                                  i, eq + 1);
+                        break;
+                }
+                log_add_secret(val);
+                size_t n = strlen(tmp.items[i]) + strlen(val) + 2;
+                char *kv = malloc(n);
+                if (!kv) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        rc = -1;
+                        break;
+                }
+                snprintf(kv, n, "%s=%s", tmp.items[i], val);
+                rc = settings_props_add(out, kv, errstr, errstr_size);
+                free(kv);
+        }
+        props_clear(&tmp);
+        return rc;
+}
+
+static int read_string(const config_setting_t *parent, const char *name,
+                       const char *path, char **out, char *errstr,
+                       size_t errstr_size)
+{
+        const config_setting_t *st = config_setting_get_member(parent, name);
+        if (!st)
+                return 0;
+        const char *v = config_setting_get_string(st);
+        if (!v || !*v)
+                return fail(st, errstr, errstr_size,
+                            "%s.%s: must be a non-empty string", path, name);
+        free(*out);
+        *out = strdup(v);
+        return *out ? 0 : -1;
+}
+
+static int read_int(const config_setting_t *parent, const char *name,
+                    const char *path, long long lo, long long hi,
+                    long long *out, char *errstr, size_t errstr_size)
+{
+        const config_setting_t *st = config_setting_get_member(parent, name);
+        if (!st)
+                return 0;
+        int type = config_setting_type(st);
+        if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+                return fail(st, errstr, errstr_size,
+                            "%s.%s: must be an integer", path, name);
+        long long v = config_setting_get_int64(st);
+        if (v < lo || v > hi)
+                return fail(st, errstr, errstr_size,
+                            "%s.%s: %lld is out of range [%lld, %lld]", path,
+                            name, v, lo, hi);
+        *out = v;
+        return 0;
+}
+
+static void set_defaults(struct settings *s)
+{
+        s->max_requests_in_flight = 1000;
+        s->max_calls_in_flight = 512;
+        s->max_calls_per_request = 10000;
+        request_limits_default(&s->request_limits);
+        s->drain_timeout_ms = 25000;
+        s->rebalance_grace_ms = 10000;
+        s->commit_interval_ms = 1000;
+        s->metrics_port = 9464;
+        s->log_level = LOG_INFO;
+}
+
+static int strdup_defaults(struct settings *s)
+{
+        s->group_id = strdup("erasure-worker");
+        s->topic_requests = strdup("erasure.requests");
+        s->topic_outcomes = strdup("erasure.outcomes");
+        s->topic_dead_letter = strdup("erasure.requests.dlq");
+        s->ce_source = strdup("urn:erasure-worker");
+        return s->group_id && s->topic_requests && s->topic_outcomes &&
+                       s->topic_dead_letter && s->ce_source
+                   ? 0
+                   : -1;
+}
+
+static int load_kafka(struct settings *s, const config_setting_t *root,
+                      int allow_missing, char *errstr, size_t errstr_size)
+{
+        const config_setting_t *k = config_setting_get_member(root, "kafka");
+        if (!k)
+                return 0;
+        if (check_keys(k, "kafka", kafka_keys, errstr, errstr_size) ||
+            read_props(k, "properties", "kafka", &s->kafka, errstr,
+                       errstr_size) ||
+            read_env_props(k, &s->kafka, allow_missing, errstr,
+                           errstr_size) ||
+            read_props(k, "consumer", "kafka", &s->consumer, errstr,
+                       errstr_size) ||
+            read_props(k, "producer", "kafka", &s->producer, errstr,
+                       errstr_size) ||
+            read_string(k, "group_id", "kafka", &s->group_id, errstr,
+                        errstr_size) ||
+            read_string(k, "static_membership_env", "kafka",
+                        &s->static_membership_env, errstr, errstr_size))
+                return -1;
+        return 0;
+}
+
+static int load_topics(struct settings *s, const config_setting_t *root,
+                       char *errstr, size_t errstr_size)
+{
+        const config_setting_t *t = config_setting_get_member(root, "topics");
+        if (!t)
+                return 0;
+        if (check_keys(t, "topics", topic_keys, errstr, errstr_size) ||
+            read_string(t, "requests", "topics", &s->topic_requests, errstr,
+                        errstr_size) ||
+            read_string(t, "outcomes", "topics", &s->topic_outcomes, errstr,
+                        errstr_size) ||
+            read_string(t, "dead_letter", "topics", &s->topic_dead_letter,
+                        errstr, errstr_size))
+                return -1;
+        if (strcmp(s->topic_requests, s->topic_outcomes) == 0 ||
+            strcmp(s->topic_requests, s->topic_dead_letter) == 0)
+                return fail(t, errstr, errstr_size,
+                            "topics: the request topic must differ from the "
+                            "outcome and dead-letter topics");
+        return 0;
+}
+
+static int load_worker(struct settings *s, const config_setting_t *root,
+                       char *errstr, size_t errstr_size)
+{
+        const config_setting_t *w = config_setting_get_member(root, "worker");
+        if (!w)
+                return 0;
+        long long v;
+        const char *p = "worker";
+        if (check_keys(w, p, worker_keys, errstr, errstr_size))
+                return -1;
+#define INT_FIELD(name, lo, hi, dst)                                          \
+        do {                                                                  \
+                v = (long long)(dst);                                         \
+                if (read_int(w, name, p, lo, hi, &v, errstr, errstr_size))    \
+                        return -1;                                            \
+                dst = v;                                                      \
+        } while (0)
+        INT_FIELD("max_requests_in_flight", 1, 1000000,
+                  s->max_requests_in_flight);
+        INT_FIELD("max_calls_in_flight", 1, 100000, s->max_calls_in_flight);
+        INT_FIELD("max_calls_per_request", 1, 1000000,
+                  s->max_calls_per_request);
+        INT_FIELD("max_message_bytes", 64, 100 * 1024 * 1024,
+                  s->request_limits.max_bytes);
+        INT_FIELD("max_targets", 1, 10000, s->request_limits.max_targets);
+        INT_FIELD("drain_timeout_ms", 0, 3600000, s->drain_timeout_ms);
+        INT_FIELD("rebalance_grace_ms", 0, 3600000, s->rebalance_grace_ms);
+        INT_FIELD("commit_interval_ms", 10, 600000, s->commit_interval_ms);
+#undef INT_FIELD
+        return read_string(w, "ce_source", p, &s->ce_source, errstr,
+                           errstr_size);
+}
+
+static int load_metrics_log(struct settings *s, const config_setting_t *root,
+                            char *errstr, size_t errstr_size)
+{
+        const config_setting_t *m = config_setting_get_member(root, "metrics");
+        if (m) {
+                long long port = s->metrics_port;
+                if (check_keys(m, "metrics", metrics_keys, errstr,
+                               errstr_size) ||
+                    read_string(m, "bind", "metrics", &s->metrics_bind,
+                                errstr, errstr_size) ||
+                    read_int(m, "port", "metrics", 0, 65535, &port, errstr,
+                             errstr_size))
+                        return -1;
+                s->metrics_port = (int)port;
+        }
+        const config_setting_t *l = config_setting_get_member(root, "log");
+        if (l) {
+                if (check_keys(l, "log", log_keys, errstr, errstr_size))
+                        return -1;
+                const config_setting_t *lv =
+                    config_setting_get_member(l, "level");
+                const char *name = lv ? config_setting_get_string(lv) : NULL;
+                if (lv && (!name || log_level_parse(name, &s->log_level)))
+                        return fail(lv, errstr, errstr_size,
+                                    "log.level: must be one of debug, info, "
+                                    "warn, error");
+        }
+        return 0;
+}
+
+static int load_root(struct settings *s, config_t *cfg, int allow_missing,
+                     char *errstr, size_t errstr_size)
+{
+        const config_setting_t *root = config_root_setting(cfg);
+        if (check_keys(root, "(top level)", top_keys, errstr, errstr_size) ||
+            load_kafka(s, root, allow_missing, errstr, errstr_size) ||
+            load_topics(s, root, errstr, errstr_size) ||
+            load_worker(s, root, errstr, errstr_size) ||
+            load_metrics_log(s, root, errstr, errstr_size))
+                return -1;
+        s->providers =
+            provider_registry_load(cfg, allow_missing, errstr, errstr_size);
+        return s->providers ? 0 : -1;
+}
+
+struct settings *settings_load(const char *path, int allow_missing_secrets,
+                               char *errstr, size_t errstr_size)
+{
+        struct settings *s = calloc(1, sizeof(*s));
+        char *dircopy = strdup(path);
+        if (!s || !dircopy || !(s->path = strdup(path)) ||
+            strdup_defaults(s)) {
+                snprintf(errstr, errstr_size, "out of memory");
+                free(dircopy);
+                settings_free(s);
+                return NULL;
+        }
+        set_defaults(s);
+        config_t cfg;
+        config_init(&cfg);
+        /* @include paths are relative to the file that includes them. */
+        config_set_include_dir(&cfg, dirname(dircopy));
+        int rc = -1;
+        if (!config_read_file(&cfg, path)) {
+                const char *f = config_error_file(&cfg);
+                snprintf(errstr, errstr_size, "%s:%d: %s", f ? f : path,
+                         config_error_line(&cfg), config_error_text(&cfg));
+        } else {
+                rc = load_root(s, &cfg, allow_missing_secrets, errstr,
+                               errstr_size);
+        }
+        config_destroy(&cfg);
+        free(dircopy);
+        if (rc != 0) {
+                settings_free(s);
+                return NULL;
+        }
+        return s;
+}
+
+void settings_free(struct settings *s)
+{
+        if (!s)
+                return;
+        props_clear(&s->kafka);
+        props_clear(&s->consumer);
+        props_clear(&s->producer);
+        free(s->path);
+        free(s->group_id);
+        free(s->static_membership_env);
+        free(s->topic_requests);
+        free(s->topic_outcomes);
+        free(s->topic_dead_letter);
+        free(s->ce_source);
+        free(s->metrics_bind);
+        provider_registry_free(s->providers);
+        free(s);
+}
