@@ -1,0 +1,457 @@
+/* kafka — consumer and idempotent producer around librdkafka. */
+#include "kafka.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "settings.h"
+
+struct kafka {
+        rd_kafka_t *consumer;
+        rd_kafka_t *producer;
+        rd_kafka_queue_t *consumer_q;
+        rd_kafka_queue_t *producer_q;
+        int consumer_pipe[2];
+        int producer_pipe[2];
+        const struct settings *settings;
+        struct kafka_callbacks cb;
+        int paused;
+        size_t assigned;
+};
+
+/* Properties the worker's guarantees rest on: they are applied after the
+ * pass-through ones so a config file cannot turn them off by accident. */
+static const char *const consumer_forced[] = {
+    "enable.auto.offset.store=false", /* we store when a request is done */
+    "enable.auto.commit=true",        /* …and librdkafka commits the store */
+    "log.queue=true", NULL};
+static const char *const producer_forced[] = {
+    "enable.idempotence=true", "acks=all", "log.queue=true", NULL};
+/* Defaults a config file may override. */
+static const char *const consumer_defaults[] = {
+    "partition.assignment.strategy=cooperative-sticky",
+    "auto.offset.reset=earliest", "enable.partition.eof=false", NULL};
+static const char *const producer_defaults[] = {
+    "linger.ms=5", "compression.type=lz4", "message.timeout.ms=300000",
+    NULL};
+
+static int conf_set_kv(rd_kafka_conf_t *conf, const char *kv, char *errstr,
+                       size_t errstr_size)
+{
+        char name[256];
+        const char *eq = strchr(kv, '=');
+        if (!eq || (size_t)(eq - kv) >= sizeof(name)) {
+                snprintf(errstr, errstr_size, "bad property \"%.64s\"", kv);
+                return -1;
+        }
+        memcpy(name, kv, (size_t)(eq - kv));
+        name[eq - kv] = '\0';
+        char err[256];
+        if (rd_kafka_conf_set(conf, name, eq + 1, err, sizeof(err)) !=
+            RD_KAFKA_CONF_OK) {
+                snprintf(errstr, errstr_size, "kafka property %s: %s", name,
+                         err);
+                return -1;
+        }
+        return 0;
+}
+
+static int conf_set_all(rd_kafka_conf_t *conf, const char *const *kvs,
+                        char *errstr, size_t errstr_size)
+{
+        for (; *kvs; kvs++)
+                if (conf_set_kv(conf, *kvs, errstr, errstr_size))
+                        return -1;
+        return 0;
+}
+
+static int conf_set_props(rd_kafka_conf_t *conf,
+                          const struct settings_props *p, char *errstr,
+                          size_t errstr_size)
+{
+        for (size_t i = 0; i < p->n; i++)
+                if (conf_set_kv(conf, p->items[i], errstr, errstr_size))
+                        return -1;
+        return 0;
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf)
+{
+        (void)rk;
+        enum log_level l = level <= 3   ? LOG_ERROR
+                           : level <= 4 ? LOG_WARN
+                           : level <= 6 ? LOG_INFO
+                                        : LOG_DEBUG;
+        log_emit(l, NULL, NULL, "librdkafka %s: %s", fac, buf);
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *arg)
+{
+        (void)arg;
+        /* Transient broker errors are retried by librdkafka itself. */
+        log_emit(err == RD_KAFKA_RESP_ERR__FATAL ? LOG_ERROR : LOG_WARN,
+                 NULL, NULL, "kafka %s: %s: %s", rd_kafka_name(rk),
+                 rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                        void *arg)
+{
+        (void)rk;
+        struct kafka *k = arg;
+        k->cb.delivered(k->cb.arg, m->_private, m->err);
+}
+
+static void take(struct kafka *k, rd_kafka_topic_partition_list_t *parts)
+{
+        rd_kafka_t *rk = k->consumer;
+        rd_kafka_error_t *e = NULL;
+        k->cb.assigned(k->cb.arg, parts);
+        if (strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0)
+                e = rd_kafka_incremental_assign(rk, parts);
+        else
+                rd_kafka_assign(rk, parts);
+        if (e) {
+                log_error(NULL, NULL, "incremental assign: %s",
+                          rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+        }
+        k->assigned += (size_t)parts->cnt;
+        if (k->paused)
+                rd_kafka_pause_partitions(rk, parts);
+        log_info(NULL, NULL, "assigned %d partition(s), %zu in total",
+                 parts->cnt, k->assigned);
+}
+
+static void release(struct kafka *k, rd_kafka_topic_partition_list_t *parts)
+{
+        rd_kafka_t *rk = k->consumer;
+        int lost = rd_kafka_assignment_lost(rk);
+        k->cb.revoking(k->cb.arg, parts, lost);
+        if (!lost) {
+                /* Synchronous: the next owner must see our final offsets. */
+                rd_kafka_resp_err_t err = rd_kafka_commit(rk, NULL, 0);
+                if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                        log_warn(NULL, NULL, "commit on revoke: %s",
+                                 rd_kafka_err2str(err));
+        }
+        if (strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0) {
+                rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+                if (e)
+                        rd_kafka_error_destroy(e);
+        } else {
+                rd_kafka_assign(rk, NULL);
+        }
+        k->assigned = k->assigned >= (size_t)parts->cnt
+                          ? k->assigned - (size_t)parts->cnt
+                          : 0;
+        log_info(NULL, NULL, "%s %d partition(s), %zu left",
+                 lost ? "lost" : "revoked", parts->cnt, k->assigned);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *arg)
+{
+        (void)rk;
+        struct kafka *k = arg;
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+                take(k, parts);
+        else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+                release(k, parts);
+        else
+                log_error(NULL, NULL, "rebalance: %s", rd_kafka_err2str(err));
+}
+
+static rd_kafka_conf_t *consumer_conf(struct kafka *k, const char *instance,
+                                      char *errstr, size_t errstr_size)
+{
+        const struct settings *s = k->settings;
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        char gid[512];
+        snprintf(gid, sizeof(gid), "group.id=%s", s->group_id);
+        if (conf_set_all(conf, consumer_defaults, errstr, errstr_size) ||
+            conf_set_kv(conf, gid, errstr, errstr_size) ||
+            conf_set_props(conf, &s->kafka, errstr, errstr_size) ||
+            conf_set_props(conf, &s->consumer, errstr, errstr_size) ||
+            conf_set_all(conf, consumer_forced, errstr, errstr_size))
+                goto err;
+        char v[64];
+        snprintf(v, sizeof(v), "auto.commit.interval.ms=%lld",
+                 (long long)s->commit_interval_ms);
+        if (conf_set_kv(conf, v, errstr, errstr_size))
+                goto err;
+        if (instance && *instance) {
+                char iid[512];
+                snprintf(iid, sizeof(iid), "group.instance.id=%s", instance);
+                if (conf_set_kv(conf, iid, errstr, errstr_size))
+                        goto err;
+        }
+        rd_kafka_conf_set_opaque(conf, k);
+        rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+        rd_kafka_conf_set_log_cb(conf, on_log);
+        rd_kafka_conf_set_error_cb(conf, on_error);
+        return conf;
+err:
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+}
+
+static rd_kafka_conf_t *producer_conf(struct kafka *k, char *errstr,
+                                      size_t errstr_size)
+{
+        const struct settings *s = k->settings;
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        if (conf_set_all(conf, producer_defaults, errstr, errstr_size) ||
+            conf_set_props(conf, &s->kafka, errstr, errstr_size) ||
+            conf_set_props(conf, &s->producer, errstr, errstr_size) ||
+            conf_set_all(conf, producer_forced, errstr, errstr_size)) {
+                rd_kafka_conf_destroy(conf);
+                return NULL;
+        }
+        rd_kafka_conf_set_opaque(conf, k);
+        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+        rd_kafka_conf_set_log_cb(conf, on_log);
+        rd_kafka_conf_set_error_cb(conf, on_error);
+        return conf;
+}
+
+static int make_pipe(int p[2])
+{
+        if (pipe(p) != 0)
+                return -1;
+        for (int i = 0; i < 2; i++) {
+                int fl = fcntl(p[i], F_GETFL);
+                fcntl(p[i], F_SETFL, fl | O_NONBLOCK);
+                fcntl(p[i], F_SETFD, FD_CLOEXEC);
+        }
+        return 0;
+}
+
+static int create_clients(struct kafka *k, const char *instance,
+                          char *errstr, size_t errstr_size)
+{
+        rd_kafka_conf_t *cc = consumer_conf(k, instance, errstr, errstr_size);
+        if (!cc)
+                return -1;
+        k->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, errstr, errstr_size);
+        if (!k->consumer) {
+                rd_kafka_conf_destroy(cc);
+                return -1;
+        }
+        rd_kafka_conf_t *pc = producer_conf(k, errstr, errstr_size);
+        if (!pc)
+                return -1;
+        k->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, errstr_size);
+        if (!k->producer) {
+                rd_kafka_conf_destroy(pc);
+                return -1;
+        }
+        /* Logs and errors are served by our own polls, on our thread. */
+        rd_kafka_set_log_queue(k->consumer, NULL);
+        rd_kafka_set_log_queue(k->producer, NULL);
+        rd_kafka_poll_set_consumer(k->consumer);
+        return 0;
+}
+
+struct kafka *kafka_new(const struct settings *s, const char *instance_id,
+                        const struct kafka_callbacks *cb, char *errstr,
+                        size_t errstr_size)
+{
+        struct kafka *k = calloc(1, sizeof(*k));
+        if (!k) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        k->consumer_pipe[0] = k->consumer_pipe[1] = -1;
+        k->producer_pipe[0] = k->producer_pipe[1] = -1;
+        k->settings = s;
+        k->cb = *cb;
+        if (create_clients(k, instance_id, errstr, errstr_size))
+                goto err;
+        if (make_pipe(k->consumer_pipe) || make_pipe(k->producer_pipe)) {
+                snprintf(errstr, errstr_size, "pipe: %s", strerror(errno));
+                goto err;
+        }
+        k->consumer_q = rd_kafka_queue_get_consumer(k->consumer);
+        k->producer_q = rd_kafka_queue_get_main(k->producer);
+        rd_kafka_queue_io_event_enable(k->consumer_q, k->consumer_pipe[1],
+                                       "c", 1);
+        rd_kafka_queue_io_event_enable(k->producer_q, k->producer_pipe[1],
+                                       "p", 1);
+        return k;
+err:
+        kafka_free(k);
+        return NULL;
+}
+
+void kafka_free(struct kafka *k)
+{
+        if (!k)
+                return;
+        if (k->consumer_q)
+                rd_kafka_queue_destroy(k->consumer_q);
+        if (k->producer_q)
+                rd_kafka_queue_destroy(k->producer_q);
+        if (k->consumer)
+                rd_kafka_destroy_flags(k->consumer,
+                                       RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        if (k->producer)
+                rd_kafka_destroy(k->producer);
+        for (int i = 0; i < 2; i++) {
+                if (k->consumer_pipe[i] >= 0)
+                        close(k->consumer_pipe[i]);
+                if (k->producer_pipe[i] >= 0)
+                        close(k->producer_pipe[i]);
+        }
+        free(k);
+}
+
+int kafka_subscribe(struct kafka *k, char *errstr, size_t errstr_size)
+{
+        rd_kafka_topic_partition_list_t *t =
+            rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(t, k->settings->topic_requests,
+                                          RD_KAFKA_PARTITION_UA);
+        rd_kafka_resp_err_t err = rd_kafka_subscribe(k->consumer, t);
+        rd_kafka_topic_partition_list_destroy(t);
+        if (err) {
+                snprintf(errstr, errstr_size, "subscribe: %s",
+                         rd_kafka_err2str(err));
+                return -1;
+        }
+        return 0;
+}
+
+int kafka_consumer_fd(const struct kafka *k)
+{
+        return k->consumer_pipe[0];
+}
+
+int kafka_producer_fd(const struct kafka *k)
+{
+        return k->producer_pipe[0];
+}
+
+static void drain_pipe(int fd)
+{
+        char buf[256];
+        while (read(fd, buf, sizeof(buf)) > 0)
+                ;
+}
+
+rd_kafka_message_t *kafka_consume(struct kafka *k)
+{
+        drain_pipe(k->consumer_pipe[0]);
+        for (;;) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(k->consumer, 0);
+                if (!m)
+                        return NULL;
+                if (!m->err)
+                        return m;
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        log_warn(NULL, NULL, "consumer: %s",
+                                 rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+        }
+}
+
+void kafka_poll_producer(struct kafka *k)
+{
+        drain_pipe(k->producer_pipe[0]);
+        rd_kafka_poll(k->producer, 0);
+}
+
+int kafka_produce(struct kafka *k, const char *topic, const void *key,
+                  size_t key_len, void *value, size_t value_len,
+                  rd_kafka_headers_t *headers, void *opaque, char *errstr,
+                  size_t errstr_size)
+{
+        for (int tries = 0;; tries++) {
+                rd_kafka_resp_err_t err = rd_kafka_producev(
+                    k->producer, RD_KAFKA_V_TOPIC(topic),
+                    RD_KAFKA_V_KEY(key, key_len),
+                    RD_KAFKA_V_VALUE(value, value_len),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                    RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque),
+                    RD_KAFKA_V_END);
+                if (!err)
+                        return 0;
+                /* A full local queue drains as deliveries come back; wait
+                 * for them rather than fail the request. */
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || tries > 600) {
+                        snprintf(errstr, errstr_size, "produce to %s: %s",
+                                 topic, rd_kafka_err2str(err));
+                        return -1;
+                }
+                rd_kafka_poll(k->producer, 100);
+        }
+}
+
+void kafka_store_offset(struct kafka *k, int32_t partition,
+                        int64_t next_offset)
+{
+        rd_kafka_topic_partition_list_t *l =
+            rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, k->settings->topic_requests,
+                                          partition)
+            ->offset = next_offset;
+        rd_kafka_resp_err_t err = rd_kafka_offsets_store(k->consumer, l);
+        if (err)
+                log_warn(NULL, NULL, "store offset %d@%lld: %s", partition,
+                         (long long)next_offset, rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(l);
+}
+
+void kafka_set_paused(struct kafka *k, int paused)
+{
+        if (k->paused == paused)
+                return;
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        if (rd_kafka_assignment(k->consumer, &parts) == 0 && parts) {
+                if (paused)
+                        rd_kafka_pause_partitions(k->consumer, parts);
+                else
+                        rd_kafka_resume_partitions(k->consumer, parts);
+                rd_kafka_topic_partition_list_destroy(parts);
+        }
+        k->paused = paused;
+}
+
+int kafka_paused(const struct kafka *k)
+{
+        return k->paused;
+}
+
+size_t kafka_assigned_count(const struct kafka *k)
+{
+        return k->assigned;
+}
+
+int kafka_producer_fatal(struct kafka *k, char *errstr, size_t errstr_size)
+{
+        return rd_kafka_fatal_error(k->producer, errstr, errstr_size) !=
+               RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+int kafka_close(struct kafka *k, int64_t flush_ms)
+{
+        rd_kafka_resp_err_t err = rd_kafka_consumer_close(k->consumer);
+        if (err)
+                log_warn(NULL, NULL, "consumer close: %s",
+                         rd_kafka_err2str(err));
+        err = rd_kafka_flush(k->producer, (int)flush_ms);
+        if (err) {
+                log_error(NULL, NULL,
+                          "producer flush: %s, %d message(s) undelivered",
+                          rd_kafka_err2str(err),
+                          rd_kafka_outq_len(k->producer));
+                return -1;
+        }
+        return 0;
+}
