@@ -1,0 +1,1088 @@
+/* worker — the event loop (DESIGN §1).
+ *
+ * A request becomes a job; a job's planned calls wait in their provider
+ * account's queue until the account's concurrency, token bucket and
+ * cool-down allow them out; failed attempts wait in a timer heap. When
+ * every call is final the summary is produced, and when every message of
+ * the job is acknowledged by Kafka its offset may be committed. */
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "http.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "offsets.h"
+#include "outcome.h"
+#include "provider.h"
+#include "ratelimit.h"
+#include "request.h"
+#include "retry.h"
+#include "settings.h"
+
+#define NOT_IN_HEAP     ((size_t)-1)
+#define CONSUME_BATCH   64
+#define MAX_WAIT_MS     1000
+#define RESUME_FRACTION 0.9 /* resume below 90 % of the cap: hysteresis */
+
+struct job;
+
+struct call {
+        struct job *job;
+        const struct provider_call *pc;
+        struct account_state *acct;
+        struct http_transfer *xfer;
+        struct call *qprev, *qnext; /* account queue */
+        int queued;
+        size_t heap_idx;
+        int attempts;
+        int final;
+        int64_t first_mono;
+        int64_t started_wall;
+        int64_t attempt_mono;
+        int64_t due_mono;
+        char *last_error;
+};
+
+struct job {
+        struct job *prev, *next;
+        int32_t partition;
+        int64_t offset;
+        int tracked;   /* offset is in the offsets tracker */
+        int abandoned; /* partition revoked or worker stopped: no commit */
+        char *request_id;
+        struct request *req;
+        struct provider_plan plan;
+        struct call *calls;
+        size_t calls_open;
+        size_t deliveries_pending;
+        size_t counts[OUTCOME_NSTATUS];
+        int summary_sent;
+        int exhausted; /* a call ran out of retries: copy to the DLQ */
+        int64_t started_mono;
+        void *key;
+        size_t key_len;
+        void *value;
+        size_t value_len;
+        rd_kafka_headers_t *headers; /* the request's, for the DLQ copy */
+        char *traceparent;
+};
+
+struct account_state {
+        const struct provider_account *acct;
+        const struct provider_limits *lim;
+        struct ratelimit rl;
+        int in_flight;
+        struct call *qhead, *qtail;
+};
+
+struct worker {
+        const struct settings *s;
+        struct metrics *m;
+        struct kafka *kafka;
+        struct http *http;
+        struct offsets *offsets;
+        struct account_state *accounts;
+        size_t naccounts;
+        size_t rr; /* round-robin start among accounts */
+        struct job *jobs;
+        size_t njobs; /* not abandoned */
+        size_t calls_running;
+        struct call **heap;
+        size_t heap_len, heap_cap;
+        int stop_pipe[2];
+        int stopping;
+        int fatal;
+        char fatal_err[512];
+        int more_messages;
+        int64_t account_wake; /* earliest time a blocked account may go */
+        uint64_t rng;
+};
+
+/* ---- timer heap of calls waiting to retry ---- */
+
+static void heap_swap(struct worker *w, size_t a, size_t b)
+{
+        struct call *t = w->heap[a];
+        w->heap[a] = w->heap[b];
+        w->heap[b] = t;
+        w->heap[a]->heap_idx = a;
+        w->heap[b]->heap_idx = b;
+}
+
+static void heap_up(struct worker *w, size_t i)
+{
+        while (i > 0) {
+                size_t p = (i - 1) / 2;
+                if (w->heap[p]->due_mono <= w->heap[i]->due_mono)
+                        break;
+                heap_swap(w, i, p);
+                i = p;
+        }
+}
+
+static void heap_down(struct worker *w, size_t i)
+{
+        for (;;) {
+                size_t l = 2 * i + 1, r = l + 1, m = i;
+                if (l < w->heap_len &&
+                    w->heap[l]->due_mono < w->heap[m]->due_mono)
+                        m = l;
+                if (r < w->heap_len &&
+                    w->heap[r]->due_mono < w->heap[m]->due_mono)
+                        m = r;
+                if (m == i)
+                        return;
+                heap_swap(w, i, m);
+                i = m;
+        }
+}
+
+static int heap_push(struct worker *w, struct call *c)
+{
+        if (w->heap_len == w->heap_cap) {
+                size_t n = w->heap_cap ? w->heap_cap * 2 : 64;
+                struct call **nh = realloc(w->heap, n * sizeof(*nh));
+                if (!nh)
+                        return -1;
+                w->heap = nh;
+                w->heap_cap = n;
+        }
+        c->heap_idx = w->heap_len;
+        w->heap[w->heap_len++] = c;
+        heap_up(w, c->heap_idx);
+        return 0;
+}
+
+static void heap_remove(struct worker *w, struct call *c)
+{
+        size_t i = c->heap_idx;
+        if (i == NOT_IN_HEAP)
+                return;
+        w->heap_len--;
+        if (i != w->heap_len) {
+                w->heap[i] = w->heap[w->heap_len];
+                w->heap[i]->heap_idx = i;
+                heap_down(w, i);
+                heap_up(w, i);
+        }
+        c->heap_idx = NOT_IN_HEAP;
+}
+
+/* ---- account queues ---- */
+
+static void queue_push(struct account_state *a, struct call *c)
+{
+        c->qnext = NULL;
+        c->qprev = a->qtail;
+        if (a->qtail)
+                a->qtail->qnext = c;
+        else
+                a->qhead = c;
+        a->qtail = c;
+        c->queued = 1;
+}
+
+static void queue_remove(struct account_state *a, struct call *c)
+{
+        if (!c->queued)
+                return;
+        if (c->qprev)
+                c->qprev->qnext = c->qnext;
+        else
+                a->qhead = c->qnext;
+        if (c->qnext)
+                c->qnext->qprev = c->qprev;
+        else
+                a->qtail = c->qprev;
+        c->qprev = c->qnext = NULL;
+        c->queued = 0;
+}
+
+/* ---- jobs ---- */
+
+static void job_free(struct job *j)
+{
+        if (!j)
+                return;
+        for (size_t i = 0; j->calls && i < j->plan.ncalls; i++)
+                free(j->calls[i].last_error);
+        free(j->calls);
+        provider_plan_clear(&j->plan);
+        request_free(j->req);
+        free(j->request_id);
+        free(j->key);
+        free(j->value);
+        free(j->traceparent);
+        if (j->headers)
+                rd_kafka_headers_destroy(j->headers);
+        free(j);
+}
+
+static void job_unlink(struct worker *w, struct job *j)
+{
+        if (j->prev)
+                j->prev->next = j->next;
+        else
+                w->jobs = j->next;
+        if (j->next)
+                j->next->prev = j->prev;
+        if (!j->abandoned)
+                w->njobs--;
+}
+
+__attribute__((format(printf, 2, 3))) static void
+set_fatal(struct worker *w, const char *fmt, ...)
+{
+        va_list ap;
+        if (w->fatal)
+                return;
+        w->fatal = 1;
+        va_start(ap, fmt);
+        vsnprintf(w->fatal_err, sizeof(w->fatal_err), fmt, ap);
+        va_end(ap);
+        log_error(NULL, NULL, "%s", w->fatal_err);
+}
+
+/* Everything about the job reached Kafka: its offset may be committed. */
+static void job_done(struct worker *w, struct job *j)
+{
+        if (j->tracked && !j->abandoned) {
+                int64_t next = offsets_finish(w->offsets, j->partition,
+                                              j->offset);
+                if (next >= 0) {
+                        kafka_store_offset(w->kafka, j->partition, next);
+                        if (w->m)
+                                metrics_offset_committed(w->m, j->partition,
+                                                         next);
+                }
+        }
+        job_unlink(w, j);
+        job_free(j);
+}
+
+static void maybe_done(struct worker *w, struct job *j)
+{
+        if (j->deliveries_pending == 0 && (j->summary_sent || j->abandoned))
+                job_done(w, j);
+}
+
+/* ---- producing ---- */
+
+static void add_header(rd_kafka_headers_t *h, const char *name,
+                       const char *value)
+{
+        rd_kafka_header_add(h, name, -1, value, -1);
+}
+
+static rd_kafka_headers_t *ce_headers(struct worker *w, const struct job *j,
+                                      const char *key, const char *type,
+                                      int64_t wall_ms)
+{
+        char ts[32];
+        clock_format_rfc3339(wall_ms, ts);
+        rd_kafka_headers_t *h = rd_kafka_headers_new(10);
+        add_header(h, "ce_specversion", "1.0");
+        add_header(h, "ce_id", key);
+        add_header(h, "ce_source", w->s->ce_source);
+        add_header(h, "ce_type", type);
+        add_header(h, "ce_time", ts);
+        add_header(h, "ce_subject", j->request_id);
+        add_header(h, "content-type", "application/json");
+        add_header(h, "idempotency-key", key);
+        if (j->traceparent)
+                add_header(h, "traceparent", j->traceparent);
+        return h;
+}
+
+static void produce(struct worker *w, struct job *j, const char *topic,
+                    const void *key, size_t key_len, char *value,
+                    size_t value_len, rd_kafka_headers_t *h)
+{
+        char err[256];
+        if (kafka_produce(w->kafka, topic, key, key_len, value, value_len, h,
+                          j, err, sizeof(err)) != 0) {
+                free(value);
+                rd_kafka_headers_destroy(h);
+                set_fatal(w, "cannot publish: %s", err);
+                return;
+        }
+        j->deliveries_pending++;
+}
+
+static void produce_event(struct worker *w, struct job *j, char *json,
+                          const char *key, const char *type, int64_t wall)
+{
+        if (!json) {
+                set_fatal(w, "%s", "out of memory building an outcome");
+                return;
+        }
+        rd_kafka_headers_t *h = ce_headers(w, j, key, type, wall);
+        produce(w, j, w->s->topic_outcomes, j->request_id,
+                strlen(j->request_id), json, strlen(json), h);
+}
+
+static void produce_summary(struct worker *w, struct job *j,
+                            enum request_error code, const char *reason)
+{
+        struct outcome_summary sum = {0};
+        sum.request_id = j->request_id;
+        memcpy(sum.counts, j->counts, sizeof(sum.counts));
+        sum.error = reason;
+        sum.error_code = code ? request_error_name(code) : NULL;
+        sum.finished_at_ms = clock_wall_ms();
+        char key[OUTCOME_KEY_LEN + 1];
+        char *json = outcome_summary_json(&sum, key);
+        const char *overall = outcome_overall(&sum);
+        produce_event(w, j, json, key, OUTCOME_CE_TYPE_SUMMARY,
+                      sum.finished_at_ms);
+        j->summary_sent = 1;
+        if (w->m)
+                metrics_request_finished(w->m, overall);
+        log_info(j->request_id, NULL,
+                 "request finished: %s (%zu deleted, %zu already_absent, "
+                 "%zu failed) in %lld ms",
+                 overall, j->counts[OUTCOME_DELETED],
+                 j->counts[OUTCOME_ALREADY_ABSENT],
+                 j->counts[OUTCOME_FAILED],
+                 (long long)(clock_mono_ms() - j->started_mono));
+}
+
+/* The original message, byte for byte, with why it is here. */
+static void produce_dead_letter(struct worker *w, struct job *j,
+                                const char *code, const char *reason,
+                                const char *failed_calls)
+{
+        rd_kafka_headers_t *h = j->headers ? rd_kafka_headers_copy(j->headers)
+                                           : rd_kafka_headers_new(8);
+        char num[32];
+        add_header(h, "erasure-error-code", code);
+        add_header(h, "erasure-error-reason", reason);
+        add_header(h, "erasure-source-topic", w->s->topic_requests);
+        snprintf(num, sizeof(num), "%d", j->partition);
+        add_header(h, "erasure-source-partition", num);
+        snprintf(num, sizeof(num), "%lld", (long long)j->offset);
+        add_header(h, "erasure-source-offset", num);
+        if (j->request_id)
+                add_header(h, "erasure-request-id", j->request_id);
+        if (failed_calls)
+                add_header(h, "erasure-failed-calls", failed_calls);
+        char *copy = NULL;
+        if (j->value_len > 0) {
+                copy = malloc(j->value_len);
+                if (!copy) {
+                        rd_kafka_headers_destroy(h);
+                        set_fatal(w, "%s", "out of memory");
+                        return;
+                }
+                memcpy(copy, j->value, j->value_len);
+        }
+        produce(w, j, w->s->topic_dead_letter, j->key, j->key_len, copy,
+                j->value_len, h);
+        if (w->m)
+                metrics_request_dead_lettered(w->m, code);
+}
+
+/* ---- finishing calls ---- */
+
+/* JSON list of the calls that ran out of retries, for the DLQ header. */
+static char *failed_calls_json(const struct job *j)
+{
+        json_t *arr = json_array();
+        for (size_t i = 0; i < j->plan.ncalls; i++) {
+                const struct call *c = &j->calls[i];
+                if (!c->final || !c->last_error || !c->pc)
+                        continue;
+                json_array_append_new(
+                    arr, json_pack("{s:s, s:s, s:s, s:s, s:s}", "provider",
+                                   c->pc->provider, "account",
+                                   c->pc->account_name, "action",
+                                   c->pc->action_name, "resource",
+                                   c->pc->resource, "error", c->last_error));
+        }
+        char *s = json_dumps(arr, JSON_COMPACT);
+        json_decref(arr);
+        return s;
+}
+
+static void job_calls_finished(struct worker *w, struct job *j)
+{
+        if (j->exhausted) {
+                char *fc = failed_calls_json(j);
+                produce_dead_letter(w, j, "retries_exhausted",
+                                    "a provider call ran out of retries",
+                                    fc);
+                free(fc);
+        }
+        produce_summary(w, j, REQUEST_OK, NULL);
+}
+
+static void call_finalize(struct worker *w, struct call *c,
+                          enum outcome_status st, int retryable,
+                          long http_status, const char *error)
+{
+        struct job *j = c->job;
+        const struct provider_call *pc = c->pc;
+        c->final = 1;
+        j->calls_open--;
+        j->counts[st]++;
+        if (st == OUTCOME_FAILED && retryable)
+                j->exhausted = 1;
+        free(c->last_error);
+        c->last_error = NULL;
+        if (error) {
+                c->last_error = strdup(error);
+                if (c->last_error)
+                        log_redact(c->last_error);
+        }
+        struct outcome_call oc = {
+            .request_id = j->request_id,
+            .provider = pc->provider,
+            .account = pc->account_name,
+            .action = pc->action_name,
+            .resource = pc->resource,
+            .status = st,
+            .retryable = retryable,
+            .http_status = http_status,
+            .attempts = c->attempts,
+            .error = c->last_error,
+            .started_at_ms = c->started_wall,
+            .finished_at_ms = clock_wall_ms(),
+        };
+        if (w->m)
+                metrics_call_finished(
+                    w->m, pc->provider, pc->action_name,
+                    outcome_status_name(st),
+                    (double)(clock_mono_ms() - c->attempt_mono) / 1e3);
+        char key[OUTCOME_KEY_LEN + 1];
+        char *json = outcome_call_json(&oc, key);
+        produce_event(w, j, json, key, OUTCOME_CE_TYPE_CALL,
+                      oc.finished_at_ms);
+        if (st == OUTCOME_FAILED)
+                log_warn(j->request_id, pc->provider,
+                         "call %s %s failed after %d attempt(s): %s",
+                         pc->action_name, pc->resource, c->attempts,
+                         c->last_error ? c->last_error : "");
+        if (j->calls_open == 0)
+                job_calls_finished(w, j);
+}
+
+/* ---- starting calls ---- */
+
+static void retry_or_fail(struct worker *w, struct call *c, long status,
+                          int64_t retry_after, const char *error);
+
+static void call_start(struct worker *w, struct call *c, int64_t now)
+{
+        char err[256];
+        struct account_state *a = c->acct;
+        c->attempts++;
+        if (c->attempts == 1) {
+                c->first_mono = now;
+                c->started_wall = clock_wall_ms();
+        }
+        c->attempt_mono = now;
+        c->xfer = http_start(w->http, c->pc, a->lim, c, err, sizeof(err));
+        if (!c->xfer) {
+                retry_or_fail(w, c, 0, -1, err);
+                return;
+        }
+        a->in_flight++;
+        w->calls_running++;
+}
+
+static int account_can_start(struct worker *w, struct account_state *a,
+                             int64_t now)
+{
+        if (!a->qhead || a->in_flight >= a->lim->concurrency ||
+            w->calls_running >= w->s->max_calls_in_flight)
+                return 0;
+        int64_t wait = ratelimit_take(&a->rl, now);
+        if (wait > 0) {
+                if (now + wait < w->account_wake)
+                        w->account_wake = now + wait;
+                return 0;
+        }
+        return 1;
+}
+
+/* Round-robin over accounts, one call each per round, so one busy
+ * provider cannot take every global slot from the others. */
+static void dispatch(struct worker *w, int64_t now)
+{
+        w->account_wake = INT64_MAX;
+        int progressed = 1;
+        while (progressed && w->calls_running < w->s->max_calls_in_flight) {
+                progressed = 0;
+                for (size_t k = 0; k < w->naccounts; k++) {
+                        struct account_state *a =
+                            &w->accounts[(w->rr + k) % w->naccounts];
+                        if (!account_can_start(w, a, now))
+                                continue;
+                        struct call *c = a->qhead;
+                        queue_remove(a, c);
+                        call_start(w, c, now);
+                        progressed = 1;
+                }
+                w->rr++;
+        }
+}
+
+static void fire_timers(struct worker *w, int64_t now)
+{
+        while (w->heap_len > 0 && w->heap[0]->due_mono <= now) {
+                struct call *c = w->heap[0];
+                heap_remove(w, c);
+                queue_push(c->acct, c);
+        }
+}
+
+static void retry_or_fail(struct worker *w, struct call *c, long status,
+                          int64_t retry_after, const char *error)
+{
+        const struct provider_limits *lim = c->acct->lim;
+        struct retry_policy p = {lim->max_attempts, lim->budget_ms,
+                                 lim->backoff_base_ms, lim->backoff_max_ms};
+        int64_t now = clock_mono_ms();
+        int64_t delay = retry_next_delay(&p, c->attempts, c->first_mono, now,
+                                         retry_after, &w->rng);
+        if (delay < 0) {
+                char msg[400];
+                snprintf(msg, sizeof(msg),
+                         "retries exhausted after %d attempt(s): %s",
+                         c->attempts, error);
+                call_finalize(w, c, OUTCOME_FAILED, 1, status, msg);
+                return;
+        }
+        if (w->m)
+                metrics_call_retried(w->m, c->pc->provider,
+                                     c->pc->action_name);
+        log_debug(c->job->request_id, c->pc->provider,
+                  "retry %s in %lld ms: %s", c->pc->action_name,
+                  (long long)delay, error);
+        c->due_mono = now + delay;
+        if (heap_push(w, c) != 0)
+                set_fatal(w, "%s", "out of memory");
+}
+
+static enum outcome_status verdict_status(enum provider_verdict_kind k)
+{
+        switch (k) {
+        case PROVIDER_DELETED:
+                return OUTCOME_DELETED;
+        case PROVIDER_ALREADY_ABSENT:
+                return OUTCOME_ALREADY_ABSENT;
+        default:
+                return OUTCOME_FAILED;
+        }
+}
+
+static void on_http_done(void *arg, void *opaque,
+                         const struct http_result *res)
+{
+        struct worker *w = arg;
+        struct call *c = opaque;
+        struct account_state *a = c->acct;
+        int64_t now = clock_mono_ms();
+        c->xfer = NULL;
+        a->in_flight--;
+        w->calls_running--;
+        struct provider_verdict v = {0};
+        if (res->status == 0) {
+                v.kind = PROVIDER_RETRY;
+                snprintf(v.error, sizeof(v.error), "transport: %s",
+                         res->error);
+        } else {
+                provider_classify(c->pc->action, res->status, res->body,
+                                  res->body_len, &v);
+        }
+        if (v.kind != PROVIDER_RETRY) {
+                call_finalize(w, c, verdict_status(v.kind), v.retryable,
+                              res->status, v.error[0] ? v.error : NULL);
+                return;
+        }
+        int64_t ra = res->retry_after
+                         ? retry_after_ms(res->retry_after, clock_wall_ms())
+                         : -1;
+        /* A 429 speaks for the whole account: nobody calls it before the
+         * provider said so. */
+        if (res->status == 429 && ra >= 0)
+                ratelimit_cooldown(&a->rl, now + ra);
+        retry_or_fail(w, c, res->status, ra, v.error);
+}
+
+/* ---- consuming requests ---- */
+
+static char *header_string(rd_kafka_headers_t *h, const char *name)
+{
+        const void *v = NULL;
+        size_t len = 0;
+        if (!h || rd_kafka_header_get_last(h, name, &v, &len) ||
+            !v || len == 0 || len > 512)
+                return NULL;
+        /* Only printable ASCII travels on into our own headers. */
+        for (size_t i = 0; i < len; i++) {
+                unsigned char ch = ((const unsigned char *)v)[i];
+                if (ch < 0x20 || ch > 0x7e)
+                        return NULL;
+        }
+        return strndup(v, len);
+}
+
+static void *dup_bytes(const void *p, size_t n)
+{
+        if (!p || n == 0)
+                return NULL;
+        void *d = malloc(n);
+        if (d)
+                memcpy(d, p, n);
+        return d;
+}
+
+static struct job *job_from_message(struct worker *w,
+                                    const rd_kafka_message_t *m)
+{
+        struct job *j = calloc(1, sizeof(*j));
+        if (!j)
+                return NULL;
+        j->partition = m->partition;
+        j->offset = m->offset;
+        j->started_mono = clock_mono_ms();
+        j->key = dup_bytes(m->key, m->key_len);
+        j->key_len = j->key ? m->key_len : 0;
+        j->value = dup_bytes(m->payload, m->len);
+        j->value_len = j->value ? m->len : 0;
+        rd_kafka_headers_t *h = NULL;
+        if (rd_kafka_message_headers(m, &h) == 0 && h)
+                j->headers = rd_kafka_headers_copy(h);
+        j->traceparent = header_string(j->headers, "traceparent");
+        if ((m->len && !j->value) || (m->key_len && !j->key)) {
+                job_free(j);
+                return NULL;
+        }
+        j->next = w->jobs;
+        if (w->jobs)
+                w->jobs->prev = j;
+        w->jobs = j;
+        w->njobs++;
+        j->tracked = offsets_begin(w->offsets, j->partition, j->offset) == 0;
+        if (!j->tracked)
+                log_warn(NULL, NULL,
+                         "offset %d@%lld arrived out of order; it will be "
+                         "processed but not committed",
+                         j->partition, (long long)j->offset);
+        return j;
+}
+
+static void reject(struct worker *w, struct job *j, enum request_error code,
+                   const char *reason)
+{
+        const char *name = request_error_name(code);
+        log_warn(j->request_id, NULL,
+                 "request at %d@%lld rejected (%s): %s", j->partition,
+                 (long long)j->offset, name, reason);
+        if (w->m)
+                metrics_request_rejected(w->m, name);
+        produce_dead_letter(w, j, name, reason, NULL);
+        if (j->request_id) {
+                j->counts[OUTCOME_REJECTED] = 1;
+                produce_summary(w, j, code, reason);
+        } else {
+                j->summary_sent = 1; /* nothing to summarise */
+        }
+}
+
+static int plan_calls(struct worker *w, struct job *j)
+{
+        j->calls = calloc(j->plan.ncalls ? j->plan.ncalls : 1,
+                          sizeof(*j->calls));
+        if (!j->calls)
+                return -1;
+        j->calls_open = j->plan.ncalls;
+        for (size_t i = 0; i < j->plan.ncalls; i++) {
+                struct call *c = &j->calls[i];
+                c->job = j;
+                c->pc = &j->plan.calls[i];
+                c->heap_idx = NOT_IN_HEAP;
+                c->acct = &w->accounts[provider_account_index(c->pc->account)];
+                queue_push(c->acct, c);
+        }
+        return 0;
+}
+
+static void on_message(struct worker *w, rd_kafka_message_t *m)
+{
+        if (w->m)
+                metrics_request_consumed(w->m);
+        struct job *j = job_from_message(w, m);
+        if (!j) {
+                set_fatal(w, "%s", "out of memory taking a request");
+                return;
+        }
+        char err[512];
+        enum request_error code = REQUEST_OK;
+        j->req = request_parse(j->value, j->value_len,
+                               &w->s->request_limits, &code, &j->request_id,
+                               err, sizeof(err));
+        if (!j->req) {
+                reject(w, j, code, err);
+                return;
+        }
+        code = provider_plan(w->s->providers, j->req,
+                             w->s->max_calls_per_request, &j->plan, err,
+                             sizeof(err));
+        if (code != REQUEST_OK) {
+                reject(w, j, code, err);
+                return;
+        }
+        log_debug(j->request_id, NULL, "request at %d@%lld: %zu call(s)",
+                  j->partition, (long long)j->offset, j->plan.ncalls);
+        if (plan_calls(w, j) != 0) {
+                set_fatal(w, "%s", "out of memory planning a request");
+                return;
+        }
+        if (j->plan.ncalls == 0)
+                job_calls_finished(w, j);
+}
+
+static void flow_control(struct worker *w);
+
+static void consume_some(struct worker *w)
+{
+        w->more_messages = 0;
+        for (int i = 0; i < CONSUME_BATCH && !w->fatal; i++) {
+                rd_kafka_message_t *m = kafka_consume(w->kafka);
+                if (!m)
+                        return;
+                /* After a stop request nothing new starts; the message
+                 * stays uncommitted and goes to the next owner. */
+                if (!w->stopping)
+                        on_message(w, m);
+                rd_kafka_message_destroy(m);
+                /* Pausing bumps librdkafka's version barrier: messages of
+                 * the paused partitions already fetched are not returned
+                 * by the next poll, so the cap holds within this batch. */
+                flow_control(w);
+        }
+        w->more_messages = 1;
+}
+
+/* ---- abandoning work (revoke deadline, stop deadline) ---- */
+
+static void job_abandon(struct worker *w, struct job *j)
+{
+        for (size_t i = 0; j->calls && i < j->plan.ncalls; i++) {
+                struct call *c = &j->calls[i];
+                if (c->final)
+                        continue;
+                if (c->xfer) {
+                        http_cancel(w->http, c->xfer);
+                        c->xfer = NULL;
+                        c->acct->in_flight--;
+                        w->calls_running--;
+                }
+                heap_remove(w, c);
+                queue_remove(c->acct, c);
+        }
+        if (!j->abandoned) {
+                j->abandoned = 1;
+                w->njobs--;
+        }
+        maybe_done(w, j);
+}
+
+/* ---- Kafka callbacks ---- */
+
+static void on_delivered(void *arg, void *opaque, rd_kafka_resp_err_t err)
+{
+        struct worker *w = arg;
+        struct job *j = opaque;
+        if (err) {
+                /* The producer already retried within message.timeout.ms.
+                 * The job stays open, so its offset is never committed and
+                 * a restart repeats it. */
+                set_fatal(w, "publish failed: %s", rd_kafka_err2str(err));
+                return;
+        }
+        j->deliveries_pending--;
+        maybe_done(w, j);
+}
+
+static void on_assigned(void *arg, const rd_kafka_topic_partition_list_t *p)
+{
+        struct worker *w = arg;
+        /* A partition coming back starts afresh from its committed offset. */
+        for (int i = 0; i < p->cnt; i++)
+                offsets_drop(w->offsets, p->elems[i].partition);
+}
+
+static int in_parts(const rd_kafka_topic_partition_list_t *p, int32_t part)
+{
+        for (int i = 0; i < p->cnt; i++)
+                if (p->elems[i].partition == part)
+                        return 1;
+        return 0;
+}
+
+static size_t jobs_in(struct worker *w,
+                      const rd_kafka_topic_partition_list_t *p)
+{
+        size_t n = 0;
+        for (struct job *j = w->jobs; j; j = j->next)
+                n += !j->abandoned && in_parts(p, j->partition);
+        return n;
+}
+
+static void turn(struct worker *w, int consume);
+
+/* Finish what we hold of the revoked partitions within the grace period,
+ * so the next owner does not repeat it; abandon the rest. */
+static void on_revoking(void *arg, const rd_kafka_topic_partition_list_t *p,
+                        int lost)
+{
+        struct worker *w = arg;
+        int64_t deadline = clock_mono_ms() + (lost ? 0 : w->s->rebalance_grace_ms);
+        while (jobs_in(w, p) > 0 && clock_mono_ms() < deadline && !w->fatal)
+                turn(w, 0);
+        size_t abandoned = 0;
+        struct job *next;
+        for (struct job *j = w->jobs; j; j = next) {
+                next = j->next;
+                if (!j->abandoned && in_parts(p, j->partition)) {
+                        abandoned++;
+                        job_abandon(w, j);
+                }
+        }
+        for (int i = 0; i < p->cnt; i++)
+                offsets_drop(w->offsets, p->elems[i].partition);
+        if (abandoned)
+                log_warn(NULL, NULL,
+                         "%zu request(s) of revoked partitions left to the "
+                         "next owner",
+                         abandoned);
+}
+
+/* ---- the loop ---- */
+
+static int wait_ms(struct worker *w, int consume, int64_t now)
+{
+        if (consume && w->more_messages)
+                return 0;
+        int64_t until = now + MAX_WAIT_MS;
+        if (w->heap_len > 0 && w->heap[0]->due_mono < until)
+                until = w->heap[0]->due_mono;
+        if (w->account_wake < until)
+                until = w->account_wake;
+        return until > now ? (int)(until - now) : 0;
+}
+
+static void flow_control(struct worker *w)
+{
+        size_t cap = w->s->max_requests_in_flight;
+        if (!kafka_paused(w->kafka) && w->njobs >= cap)
+                kafka_set_paused(w->kafka, 1);
+        else if (kafka_paused(w->kafka) && !w->stopping &&
+                 (double)w->njobs < (double)cap * RESUME_FRACTION)
+                kafka_set_paused(w->kafka, 0);
+}
+
+static void update_metrics(struct worker *w, int64_t now)
+{
+        if (!w->m)
+                return;
+        metrics_set_in_flight(w->m, w->njobs, w->calls_running);
+        metrics_set_paused_partitions(
+            w->m, kafka_paused(w->kafka) ? kafka_assigned_count(w->kafka) : 0);
+        metrics_set_assigned_partitions(w->m, kafka_assigned_count(w->kafka));
+        char err[256];
+        metrics_set_producer_healthy(
+            w->m, !kafka_producer_fatal(w->kafka, err, sizeof(err)) &&
+                      !w->fatal);
+        metrics_loop_heartbeat(w->m, now);
+}
+
+static void check_stop_pipe(struct worker *w)
+{
+        char buf[16];
+        if (read(w->stop_pipe[0], buf, sizeof(buf)) > 0 && !w->stopping) {
+                w->stopping = 1;
+                log_info(NULL, NULL,
+                         "stop requested: draining %zu request(s)", w->njobs);
+        }
+}
+
+static void turn(struct worker *w, int consume)
+{
+        int64_t now = clock_mono_ms();
+        fire_timers(w, now);
+        dispatch(w, now);
+        int fds[3] = {w->stop_pipe[0], kafka_consumer_fd(w->kafka),
+                      kafka_producer_fd(w->kafka)};
+        http_wait(w->http, fds, 3, wait_ms(w, consume, now));
+        check_stop_pipe(w);
+        http_collect(w->http, on_http_done, w);
+        kafka_poll_producer(w->kafka);
+        if (consume)
+                consume_some(w);
+        char err[256];
+        if (kafka_producer_fatal(w->kafka, err, sizeof(err)))
+                set_fatal(w, "producer: %s", err);
+        flow_control(w);
+        update_metrics(w, clock_mono_ms());
+}
+
+static void drain(struct worker *w)
+{
+        kafka_set_paused(w->kafka, 1);
+        int64_t deadline = clock_mono_ms() + w->s->drain_timeout_ms;
+        while (w->njobs > 0 && !w->fatal && clock_mono_ms() < deadline)
+                turn(w, 1);
+        if (w->njobs > 0)
+                log_warn(NULL, NULL,
+                         "drain deadline passed: %zu request(s) left for the "
+                         "next owner",
+                         w->njobs);
+        struct job *next;
+        for (struct job *j = w->jobs; j; j = next) {
+                next = j->next;
+                if (!j->abandoned)
+                        job_abandon(w, j);
+        }
+}
+
+int worker_run(struct worker *w, char *errstr, size_t errstr_size)
+{
+        if (kafka_subscribe(w->kafka, errstr, errstr_size))
+                return -1;
+        log_info(NULL, NULL, "consuming %s as group %s", w->s->topic_requests,
+                 w->s->group_id);
+        while (!w->stopping && !w->fatal)
+                turn(w, 1);
+        if (!w->fatal)
+                drain(w);
+        /* Even after a fatal error the stored offsets cover only requests
+         * whose every outcome was acknowledged, so committing them is
+         * right. */
+        int rc = kafka_close(w->kafka, 10000);
+        if (w->fatal) {
+                snprintf(errstr, errstr_size, "%s", w->fatal_err);
+                return -1;
+        }
+        if (rc != 0) {
+                snprintf(errstr, errstr_size,
+                         "some outcomes were not delivered before exit");
+                return -1;
+        }
+        log_info(NULL, NULL, "stopped cleanly");
+        return 0;
+}
+
+void worker_request_stop(struct worker *w)
+{
+        ssize_t n = write(w->stop_pipe[1], "s", 1);
+        (void)n;
+}
+
+static int init_accounts(struct worker *w)
+{
+        const struct provider_registry *reg = w->s->providers;
+        w->naccounts = provider_account_count(reg);
+        w->accounts = calloc(w->naccounts ? w->naccounts : 1,
+                             sizeof(*w->accounts));
+        if (!w->accounts)
+                return -1;
+        int64_t now = clock_mono_ms();
+        for (size_t i = 0; i < w->naccounts; i++) {
+                struct account_state *a = &w->accounts[i];
+                a->acct = provider_account_at(reg, i);
+                a->lim = provider_account_limits(a->acct);
+                ratelimit_init(&a->rl, a->lim->rate_per_s, a->lim->burst, now);
+                if (!a->lim->tls_verify)
+                        log_warn(NULL, provider_account_provider(a->acct),
+                                 "TLS verification is OFF for account %s",
+                                 provider_account_name(a->acct));
+        }
+        return 0;
+}
+
+static int init_pipe(struct worker *w)
+{
+        if (pipe(w->stop_pipe) != 0)
+                return -1;
+        for (int i = 0; i < 2; i++) {
+                fcntl(w->stop_pipe[i], F_SETFL,
+                      fcntl(w->stop_pipe[i], F_GETFL) | O_NONBLOCK);
+                fcntl(w->stop_pipe[i], F_SETFD, FD_CLOEXEC);
+        }
+        return 0;
+}
+
+struct worker *worker_new(const struct settings *s, struct metrics *m,
+                          char *errstr, size_t errstr_size)
+{
+        struct worker *w = calloc(1, sizeof(*w));
+        if (!w) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        w->s = s;
+        w->m = m;
+        w->stop_pipe[0] = w->stop_pipe[1] = -1;
+        w->rng = (uint64_t)clock_wall_ms() ^ ((uint64_t)getpid() << 32) ^
+                 0x9e3779b97f4a7c15ULL;
+        if (init_pipe(w) || init_accounts(w) ||
+            !(w->offsets = offsets_new())) {
+                snprintf(errstr, errstr_size, "cannot initialise: %s",
+                         strerror(errno));
+                worker_free(w);
+                return NULL;
+        }
+        w->http = http_new(s->max_calls_in_flight, errstr, errstr_size);
+        if (!w->http) {
+                worker_free(w);
+                return NULL;
+        }
+        const char *instance = s->static_membership_env
+                                   ? getenv(s->static_membership_env)
+                                   : NULL;
+        struct kafka_callbacks cb = {w, on_assigned, on_revoking,
+                                     on_delivered};
+        w->kafka = kafka_new(s, instance, &cb, errstr, errstr_size);
+        if (!w->kafka) {
+                worker_free(w);
+                return NULL;
+        }
+        if (instance && *instance)
+                log_info(NULL, NULL, "static membership: group.instance.id=%s",
+                         instance);
+        return w;
+}
+
+void worker_free(struct worker *w)
+{
+        if (!w)
+                return;
+        /* Destroying the clients first: no callback may see a freed job. */
+        kafka_free(w->kafka);
+        http_free(w->http);
+        struct job *next;
+        for (struct job *j = w->jobs; j; j = next) {
+                next = j->next;
+                job_free(j);
+        }
+        offsets_free(w->offsets);
+        free(w->heap);
+        free(w->accounts);
+        for (int i = 0; i < 2; i++)
+                if (w->stop_pipe[i] >= 0)
+                        close(w->stop_pipe[i]);
+        free(w);
+}
