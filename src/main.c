@@ -1,0 +1,303 @@
+/* erasure-worker — command line.
+ *
+ * Exit codes: 0 done, 1 runtime failure, 2 usage, 3 invalid configuration,
+ * 4 request rejected (plan). */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "provider.h"
+#include "request.h"
+#include "settings.h"
+#include "worker.h"
+
+#define EXIT_RUNTIME  1
+#define EXIT_USAGE    2
+#define EXIT_CONFIG   3
+#define EXIT_REJECTED 4
+
+static struct worker *g_worker;
+
+static void on_signal(int sig)
+{
+        (void)sig;
+        if (g_worker)
+                worker_request_stop(g_worker);
+}
+
+static void usage(FILE *fp)
+{
+        fputs("usage: erasure-worker [run] -c FILE [options]\n"
+              "       erasure-worker check-config -c FILE\n"
+              "       erasure-worker plan -c FILE [REQUEST_FILE|-]\n"
+              "\n"
+              "  -c, --config FILE     worker configuration (libconfig)\n"
+              "  -b, --brokers LIST    bootstrap.servers (overrides config)\n"
+              "  -X NAME=VALUE         librdkafka property, repeatable\n"
+              "  -l, --log-level L     debug, info, warn, error\n"
+              "      --check-config    same as the check-config command\n"
+              "  -h, --help            this text\n"
+              "\n"
+              "Secrets come from the environment variables the config names.\n"
+              "Exit: 0 ok, 1 runtime failure, 2 usage, 3 bad config,\n"
+              "      4 request rejected (plan).\n",
+              fp);
+}
+
+struct options {
+        const char *command;
+        const char *config;
+        const char *brokers;
+        const char *log_level;
+        const char *request_file;
+        struct settings_props extra;
+};
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+        static const struct option longopts[] = {
+            {"config", required_argument, NULL, 'c'},
+            {"brokers", required_argument, NULL, 'b'},
+            {"log-level", required_argument, NULL, 'l'},
+            {"check-config", no_argument, NULL, 'C'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0}};
+        o->command = "run";
+        if (argc > 1 && argv[1][0] != '-') {
+                o->command = argv[1];
+                argv++;
+                argc--;
+        }
+        int ch;
+        char err[256];
+        while ((ch = getopt_long(argc, argv, "c:b:X:l:h", longopts, NULL)) !=
+               -1) {
+                switch (ch) {
+                case 'c':
+                        o->config = optarg;
+                        break;
+                case 'b':
+                        o->brokers = optarg;
+                        break;
+                case 'l':
+                        o->log_level = optarg;
+                        break;
+                case 'C':
+                        o->command = "check-config";
+                        break;
+                case 'X':
+                        if (settings_props_add(&o->extra, optarg, err,
+                                               sizeof(err))) {
+                                fprintf(stderr, "erasure-worker: -X %s\n",
+                                        err);
+                                return -1;
+                        }
+                        break;
+                case 'h':
+                        usage(stdout);
+                        exit(0);
+                default:
+                        return -1;
+                }
+        }
+        if (optind < argc)
+                o->request_file = argv[optind++];
+        if (optind < argc || !o->config)
+                return -1;
+        return 0;
+}
+
+/* Command-line Kafka properties win over the file's: appended last. */
+static int apply_overrides(struct settings *s, const struct options *o)
+{
+        char err[256];
+        for (size_t i = 0; i < o->extra.n; i++)
+                if (settings_props_add(&s->kafka, o->extra.items[i], err,
+                                       sizeof(err)))
+                        return -1;
+        if (o->brokers) {
+                char kv[1024];
+                snprintf(kv, sizeof(kv), "bootstrap.servers=%s", o->brokers);
+                if (settings_props_add(&s->kafka, kv, err, sizeof(err)))
+                        return -1;
+        }
+        if (o->log_level && log_level_parse(o->log_level, &s->log_level)) {
+                fprintf(stderr, "erasure-worker: bad --log-level %s\n",
+                        o->log_level);
+                return -1;
+        }
+        return 0;
+}
+
+static void register_secrets(const struct settings *s)
+{
+        const char *v;
+        for (size_t i = 0; (v = provider_secret_at(s->providers, i)); i++)
+                log_add_secret(v);
+}
+
+static int cmd_check_config(const struct settings *s)
+{
+        const struct provider_registry *reg = s->providers;
+        printf("%s: OK\n", s->path);
+        printf("topics: requests=%s outcomes=%s dead_letter=%s\n",
+               s->topic_requests, s->topic_outcomes, s->topic_dead_letter);
+        printf("group: %s%s%s\n", s->group_id,
+               s->static_membership_env ? ", group.instance.id from $" : "",
+               s->static_membership_env ? s->static_membership_env : "");
+        for (size_t i = 0; i < s->kafka.n; i++) {
+                /* Values of properties that may hold credentials are
+                 * masked; the rest helps an operator see what is used. */
+                const char *kv = s->kafka.items[i];
+                int secret = strstr(kv, "password") || strstr(kv, "secret") ||
+                             strstr(kv, "key=");
+                printf("kafka: %.*s=%s\n", (int)(strchr(kv, '=') - kv), kv,
+                       secret ? "****" : strchr(kv, '=') + 1);
+        }
+        for (size_t i = 0; i < provider_account_count(reg); i++) {
+                const struct provider_account *a = provider_account_at(reg, i);
+                const struct provider_limits *l = provider_account_limits(a);
+                printf("account %s/%s: concurrency=%d rate=%.1f/s burst=%.0f "
+                       "timeout=%lldms attempts=%d budget=%lldms tls_verify=%s\n",
+                       provider_account_provider(a), provider_account_name(a),
+                       l->concurrency, l->rate_per_s, l->burst,
+                       (long long)l->timeout_ms, l->max_attempts,
+                       (long long)l->budget_ms, l->tls_verify ? "on" : "OFF");
+        }
+        return 0;
+}
+
+static char *read_all(FILE *fp, size_t max, size_t *len)
+{
+        char *buf = malloc(max + 1);
+        if (!buf)
+                return NULL;
+        *len = fread(buf, 1, max + 1, fp);
+        buf[*len > max ? max : *len] = '\0';
+        return buf;
+}
+
+static void print_call(const struct provider_call *c)
+{
+        printf("%s %s\n", c->method, c->url);
+        for (size_t h = 0; h < c->nheaders; h++)
+                printf("  %s: %s\n", c->headers[h].name,
+                       c->headers[h].secret ? "****" : c->headers[h].value);
+        if (c->body)
+                printf("  body: %s\n", c->body);
+        printf("  # %s/%s %s resource=%s\n", c->provider, c->account_name,
+               c->action_name, c->resource);
+}
+
+static int cmd_plan(const struct settings *s, const char *file)
+{
+        FILE *fp = (!file || strcmp(file, "-") == 0) ? stdin : fopen(file, "r");
+        if (!fp) {
+                fprintf(stderr, "erasure-worker: cannot open %s\n", file);
+                return EXIT_USAGE;
+        }
+        size_t len = 0;
+        char *buf = read_all(fp, s->request_limits.max_bytes, &len);
+        if (fp != stdin)
+                fclose(fp);
+        if (!buf)
+                return EXIT_RUNTIME;
+        char err[512];
+        enum request_error code = REQUEST_OK;
+        struct request *req = request_parse(buf, len, &s->request_limits,
+                                            &code, NULL, err, sizeof(err));
+        struct provider_plan plan = {0};
+        if (req)
+                code = provider_plan(s->providers, req,
+                                     s->max_calls_per_request, &plan, err,
+                                     sizeof(err));
+        free(buf);
+        if (code != REQUEST_OK) {
+                printf("rejected: %s: %s\n", request_error_name(code), err);
+                request_free(req);
+                return EXIT_REJECTED;
+        }
+        for (size_t i = 0; i < plan.ncalls; i++)
+                print_call(&plan.calls[i]);
+        provider_plan_clear(&plan);
+        request_free(req);
+        return 0;
+}
+
+static int cmd_run(struct settings *s)
+{
+        char err[512];
+        struct metrics *m = metrics_new();
+        if (!m)
+                return EXIT_RUNTIME;
+        if (s->metrics_bind &&
+            metrics_serve(m, s->metrics_bind, s->metrics_port, err,
+                          sizeof(err))) {
+                log_error(NULL, NULL, "metrics server: %s", err);
+                metrics_free(m);
+                return EXIT_RUNTIME;
+        }
+        struct worker *w = worker_new(s, m, err, sizeof(err));
+        if (!w) {
+                log_error(NULL, NULL, "%s", err);
+                metrics_free(m);
+                return EXIT_RUNTIME;
+        }
+        g_worker = w;
+        struct sigaction sa = {0};
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        int rc = worker_run(w, err, sizeof(err));
+        if (rc != 0)
+                log_error(NULL, NULL, "worker stopped: %s", err);
+        g_worker = NULL;
+        worker_free(w);
+        metrics_free(m);
+        return rc == 0 ? 0 : EXIT_RUNTIME;
+}
+
+int main(int argc, char **argv)
+{
+        struct options o = {0};
+        if (parse_args(argc, argv, &o)) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        int is_run = strcmp(o.command, "run") == 0;
+        if (!is_run && strcmp(o.command, "check-config") != 0 &&
+            strcmp(o.command, "plan") != 0) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        char err[1024];
+        struct settings *s = settings_load(o.config, !is_run, err, sizeof(err));
+        if (!s) {
+                fprintf(stderr, "erasure-worker: invalid configuration: %s\n",
+                        err);
+                return EXIT_CONFIG;
+        }
+        int rc = EXIT_USAGE;
+        if (apply_overrides(s, &o) == 0) {
+                log_set_level(s->log_level);
+                register_secrets(s);
+                if (is_run)
+                        rc = cmd_run(s);
+                else if (strcmp(o.command, "plan") == 0)
+                        rc = cmd_plan(s, o.request_file);
+                else
+                        rc = cmd_check_config(s);
+        }
+        settings_free(s);
+        for (size_t i = 0; i < o.extra.n; i++)
+                free(o.extra.items[i]);
+        free(o.extra.items);
+        log_clear_secrets();
+        return rc;
+}
