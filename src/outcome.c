@@ -1,0 +1,262 @@
+/* outcome — outcome events and their idempotency keys (DESIGN §4). */
+#include "outcome.h"
+
+#include "clock.h"
+#include "log.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* An error text quotes curl or a provider's response; it is cut so one
+ * verbose vendor cannot make outcome events arbitrarily large. */
+#define OUTCOME_ERROR_MAX 1024
+
+static const char outcome_ellipsis[] = "\xe2\x80\xa6"; /* U+2026 */
+
+const char *outcome_status_name(enum outcome_status s)
+{
+        switch (s) {
+        case OUTCOME_DELETED:
+                return "deleted";
+        case OUTCOME_ALREADY_ABSENT:
+                return "already_absent";
+        case OUTCOME_FAILED:
+                return "failed";
+        case OUTCOME_REJECTED:
+                return "rejected";
+        case OUTCOME_NSTATUS:
+                break;
+        }
+        return "unknown";
+}
+
+static const char *or_empty(const char *s)
+{
+        return s ? s : "";
+}
+
+static int key_digest(const char *const parts[], size_t nparts,
+                      unsigned char md[EVP_MAX_MD_SIZE], unsigned int *mdlen)
+{
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        if (!ctx)
+                return -1;
+        int ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+        for (size_t i = 0; ok && i < nparts; i++) {
+                /* The NUL separator keeps ("ab","c") and ("a","bc") apart;
+                 * the fields themselves cannot contain NUL. */
+                if (i > 0)
+                        ok = EVP_DigestUpdate(ctx, "", 1);
+                ok = ok && EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]));
+        }
+        ok = ok && EVP_DigestFinal_ex(ctx, md, mdlen);
+        EVP_MD_CTX_free(ctx);
+        return ok ? 0 : -1;
+}
+
+void outcome_key(const char *request_id, const char *provider,
+                 const char *account, const char *action, const char *resource,
+                 char out[OUTCOME_KEY_LEN + 1])
+{
+        static const char hex[] = "0123456789abcdef";
+        const char *const parts[] = {or_empty(request_id), or_empty(provider),
+                                     or_empty(account), or_empty(action),
+                                     or_empty(resource)};
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+
+        /* An empty key (only on allocation failure) is refused by the JSON
+         * builders below, so no event goes out under a wrong key. */
+        out[0] = '\0';
+        if (key_digest(parts, 5, md, &mdlen) != 0 ||
+            mdlen * 2 != OUTCOME_KEY_LEN)
+                return;
+        for (unsigned int i = 0; i < mdlen; i++) {
+                out[2 * i] = hex[md[i] >> 4];
+                out[2 * i + 1] = hex[md[i] & 0x0f];
+        }
+        out[OUTCOME_KEY_LEN] = '\0';
+}
+
+/* Length of the valid UTF-8 sequence at s, 0 if there is none. */
+static size_t utf8_seq(const unsigned char *s, size_t avail)
+{
+        size_t need;
+        unsigned int cp;
+
+        if (s[0] < 0x80)
+                return 1;
+        if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+                need = 2;
+                cp = s[0] & 0x1f;
+        } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+                need = 3;
+                cp = s[0] & 0x0f;
+        } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+                need = 4;
+                cp = s[0] & 0x07;
+        } else {
+                return 0;
+        }
+        if (need > avail)
+                return 0;
+        for (size_t i = 1; i < need; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return need;
+}
+
+/* The error text as it may go into an event: registered secrets masked (a
+ * provider may echo the credential back in an error body), cut at a
+ * character boundary, and stray bytes replaced so it is valid UTF-8 for
+ * JSON. Masking looks at twice the kept length so a secret straddling the
+ * cut (any up to OUTCOME_ERROR_MAX bytes long) is masked, not halved. */
+static json_t *error_string(const char *error)
+{
+        char buf[2 * OUTCOME_ERROR_MAX + 1];
+        size_t n = strnlen(error, sizeof(buf) - 1);
+
+        memcpy(buf, error, n);
+        buf[n] = '\0';
+        log_redact(buf);
+        int cut = n > OUTCOME_ERROR_MAX;
+        if (cut) {
+                n = OUTCOME_ERROR_MAX;
+                while (n > 0 && ((unsigned char)buf[n] & 0xc0) == 0x80)
+                        n--;
+        }
+        for (size_t i = 0; i < n;) {
+                size_t len = utf8_seq((unsigned char *)buf + i, n - i);
+                if (len == 0) {
+                        buf[i] = '?';
+                        len = 1;
+                }
+                i += len;
+        }
+        buf[n] = '\0';
+        if (cut)
+                memcpy(buf + n, outcome_ellipsis, sizeof(outcome_ellipsis));
+        return json_string(buf);
+}
+
+static json_t *time_string(int64_t wall_ms)
+{
+        char ts[32];
+        clock_format_rfc3339(wall_ms, ts);
+        return json_string(ts);
+}
+
+static int set(json_t *obj, const char *key, json_t *value)
+{
+        /* json_object_set_new() releases value and fails on NULL, so an
+         * allocation failure anywhere surfaces as one nonzero result. */
+        return json_object_set_new(obj, key, value) != 0;
+}
+
+/* Serialises obj (consumed) or returns NULL if any field failed. */
+static char *finish(json_t *obj, int failed)
+{
+        char *text = NULL;
+        if (!failed)
+                text = json_dumps(obj, JSON_COMPACT);
+        json_decref(obj);
+        return text;
+}
+
+char *outcome_call_json(const struct outcome_call *c,
+                        char key_out[OUTCOME_KEY_LEN + 1])
+{
+        outcome_key(c->request_id, c->provider, c->account, c->action,
+                    c->resource, key_out);
+        if (key_out[0] == '\0')
+                return NULL;
+        json_t *obj = json_object();
+        if (!obj)
+                return NULL;
+
+        int bad = set(obj, "idempotency_key", json_string(key_out));
+        bad |= set(obj, "request_id", json_string(or_empty(c->request_id)));
+        bad |= set(obj, "provider", json_string(or_empty(c->provider)));
+        bad |= set(obj, "account", json_string(or_empty(c->account)));
+        bad |= set(obj, "action", json_string(or_empty(c->action)));
+        bad |= set(obj, "resource", json_string(or_empty(c->resource)));
+        bad |= set(obj, "status", json_string(outcome_status_name(c->status)));
+        bad |= set(obj, "retryable", json_boolean(c->retryable));
+        bad |= set(obj, "http_status",
+                   c->http_status > 0 ? json_integer(c->http_status)
+                                      : json_null());
+        bad |= set(obj, "attempts", json_integer(c->attempts));
+        bad |=
+            set(obj, "error", c->error ? error_string(c->error) : json_null());
+        bad |= set(obj, "started_at", time_string(c->started_at_ms));
+        bad |= set(obj, "finished_at", time_string(c->finished_at_ms));
+        return finish(obj, bad);
+}
+
+const char *outcome_overall(const struct outcome_summary *s)
+{
+        size_t ok =
+            s->counts[OUTCOME_DELETED] + s->counts[OUTCOME_ALREADY_ABSENT];
+        size_t failed = s->counts[OUTCOME_FAILED];
+
+        if (s->counts[OUTCOME_REJECTED] > 0 || s->error_code)
+                return "rejected";
+        if (failed == 0)
+                return "completed";
+        if (ok == 0)
+                return "failed";
+        return "partially_failed";
+}
+
+static json_t *counts_object(const struct outcome_summary *s)
+{
+        json_t *obj = json_object();
+        if (!obj)
+                return NULL;
+        int bad = 0;
+        for (int i = 0; i < OUTCOME_NSTATUS; i++)
+                bad |= set(obj, outcome_status_name((enum outcome_status)i),
+                           json_integer((json_int_t)s->counts[i]));
+        if (bad) {
+                json_decref(obj);
+                return NULL;
+        }
+        return obj;
+}
+
+char *outcome_summary_json(const struct outcome_summary *s,
+                           char key_out[OUTCOME_KEY_LEN + 1])
+{
+        outcome_key(s->request_id, "", "", "summary", "", key_out);
+        if (key_out[0] == '\0')
+                return NULL;
+        json_t *obj = json_object();
+        if (!obj)
+                return NULL;
+
+        const char *overall = outcome_overall(s);
+        int rejected = strcmp(overall, "rejected") == 0;
+        size_t calls = 0;
+        for (int i = 0; i < OUTCOME_NSTATUS; i++)
+                calls += s->counts[i];
+
+        int bad = set(obj, "idempotency_key", json_string(key_out));
+        bad |= set(obj, "request_id", json_string(or_empty(s->request_id)));
+        bad |= set(obj, "status", json_string(overall));
+        bad |= set(obj, "counts", counts_object(s));
+        bad |= set(obj, "calls", json_integer((json_int_t)calls));
+        bad |= set(obj, "error",
+                   rejected && s->error ? error_string(s->error) : json_null());
+        bad |= set(obj, "error_code",
+                   rejected && s->error_code ? json_string(s->error_code)
+                                             : json_null());
+        bad |= set(obj, "finished_at", time_string(s->finished_at_ms));
+        return finish(obj, bad);
+}

@@ -1,0 +1,356 @@
+/* Unit tests: outcome (idempotency keys, call and summary events). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "outcome.h"
+
+/* 2026-11-22T10:00:00Z (date -u -d ... +%s) in ms. */
+#define T0 1795341600000LL
+
+static json_t *parse_doc(char *text)
+{
+        assert_non_null(text);
+        json_error_t err;
+        json_t *doc = json_loads(text, 0, &err);
+        if (!doc)
+                fail_msg("not JSON: %s: %s", err.text, text);
+        free(text);
+        return doc;
+}
+
+static const char *str(json_t *obj, const char *key)
+{
+        json_t *v = json_object_get(obj, key);
+        if (!json_is_string(v))
+                fail_msg("%s is not a string", key);
+        return json_string_value(v);
+}
+
+static void assert_keys(json_t *obj, const char *const keys[], size_t n)
+{
+        size_t i = 0;
+        const char *key;
+        json_t *value;
+        json_object_foreach(obj, key, value)
+        {
+                (void)value;
+                assert_true(i < n);
+                assert_string_equal(key, keys[i]);
+                i++;
+        }
+        assert_int_equal(i, n);
+}
+
+static void key_fixed_vector(void **state)
+{
+        (void)state;
+        char key[OUTCOME_KEY_LEN + 1];
+        /* printf 'req-1\0vectara\0default\0delete_session\0agt_a/ase_1' |
+         * sha256sum */
+        outcome_key("req-1", "vectara", "default", "delete_session",
+                    "agt_a/ase_1", key);
+        assert_string_equal(
+            key,
+            "e95857ae42d1da22c10a4c5c066fae6b506c2592b89ede2c3351da16c9220144");
+}
+
+static void key_separators_matter(void **state)
+{
+        (void)state;
+        char k1[OUTCOME_KEY_LEN + 1], k2[OUTCOME_KEY_LEN + 1];
+        outcome_key("r", "ab", "c", "act", "res", k1);
+        outcome_key("r", "a", "bc", "act", "res", k2);
+        assert_string_not_equal(k1, k2);
+        outcome_key("ab", "c", "", "", "", k1);
+        outcome_key("a", "bc", "", "", "", k2);
+        assert_string_not_equal(k1, k2);
+        outcome_key("r", "p", "a", "x", "y/z", k1);
+        outcome_key("r", "p", "a", "x/y", "z", k2);
+        assert_string_not_equal(k1, k2);
+}
+
+static void key_stable_hex_and_null_is_empty(void **state)
+{
+        (void)state;
+        char k1[OUTCOME_KEY_LEN + 1], k2[OUTCOME_KEY_LEN + 1];
+        memset(k1, 'X', sizeof(k1));
+        outcome_key("req", "p", "a", "act", "res", k1);
+        outcome_key("req", "p", "a", "act", "res", k2);
+        assert_string_equal(k1, k2);
+        assert_int_equal(strlen(k1), OUTCOME_KEY_LEN);
+        for (size_t i = 0; i < OUTCOME_KEY_LEN; i++)
+                assert_non_null(strchr("0123456789abcdef", k1[i]));
+        outcome_key("req", "p", "a", "act", "res2", k2);
+        assert_string_not_equal(k1, k2);
+        outcome_key("req", NULL, NULL, "summary", NULL, k1);
+        outcome_key("req", "", "", "summary", "", k2);
+        assert_string_equal(k1, k2);
+}
+
+static struct outcome_call sample_call(void)
+{
+        struct outcome_call c = {
+            .request_id = "req-1",
+            .provider = "vectara",
+            .account = "default",
+            .action = "delete_session",
+            .resource = "agt_a/ase_1",
+            .status = OUTCOME_DELETED,
+            .retryable = 0,
+            .http_status = 204,
+            .attempts = 2,
+            .error = NULL,
+            .started_at_ms = T0 + 5,
+            .finished_at_ms = T0 + 1250,
+        };
+        return c;
+}
+
+static void call_json_fields(void **state)
+{
+        (void)state;
+        struct outcome_call c = sample_call();
+        char key[OUTCOME_KEY_LEN + 1];
+        json_t *doc = parse_doc(outcome_call_json(&c, key));
+        static const char *const keys[] = {
+            "idempotency_key", "request_id", "provider", "account",
+            "action",          "resource",   "status",   "retryable",
+            "http_status",     "attempts",   "error",    "started_at",
+            "finished_at"};
+        assert_keys(doc, keys, sizeof(keys) / sizeof(keys[0]));
+        assert_string_equal(
+            key,
+            "e95857ae42d1da22c10a4c5c066fae6b506c2592b89ede2c3351da16c9220144");
+        assert_string_equal(str(doc, "idempotency_key"), key);
+        assert_string_equal(str(doc, "request_id"), "req-1");
+        assert_string_equal(str(doc, "provider"), "vectara");
+        assert_string_equal(str(doc, "account"), "default");
+        assert_string_equal(str(doc, "action"), "delete_session");
+        assert_string_equal(str(doc, "resource"), "agt_a/ase_1");
+        assert_string_equal(str(doc, "status"), "deleted");
+        assert_true(json_is_false(json_object_get(doc, "retryable")));
+        assert_int_equal(
+            json_integer_value(json_object_get(doc, "http_status")), 204);
+        assert_int_equal(json_integer_value(json_object_get(doc, "attempts")),
+                         2);
+        assert_true(json_is_null(json_object_get(doc, "error")));
+        assert_string_equal(str(doc, "started_at"), "2026-11-22T10:00:00.005Z");
+        assert_string_equal(str(doc, "finished_at"),
+                            "2026-11-22T10:00:01.250Z");
+        json_decref(doc);
+}
+
+static void call_json_failure_fields(void **state)
+{
+        (void)state;
+        struct outcome_call c = sample_call();
+        c.status = OUTCOME_FAILED;
+        c.retryable = 1;
+        c.http_status = 0;
+        c.attempts = 5;
+        c.error = "connect: \"refused\"\n\x01";
+        char key[OUTCOME_KEY_LEN + 1];
+        json_t *doc = parse_doc(outcome_call_json(&c, key));
+        assert_string_equal(str(doc, "status"), "failed");
+        assert_true(json_is_true(json_object_get(doc, "retryable")));
+        assert_true(json_is_null(json_object_get(doc, "http_status")));
+        assert_string_equal(str(doc, "error"), "connect: \"refused\"\n\x01");
+        json_decref(doc);
+
+        c.status = OUTCOME_ALREADY_ABSENT;
+        c.http_status = 404;
+        c.error = NULL;
+        doc = parse_doc(outcome_call_json(&c, key));
+        assert_string_equal(str(doc, "status"), "already_absent");
+        assert_int_equal(
+            json_integer_value(json_object_get(doc, "http_status")), 404);
+        json_decref(doc);
+}
+
+static void call_error_is_redacted_bounded_and_utf8(void **state)
+{
+        (void)state;
+        log_add_secret("sk_live_secret_1234");
+        char big[5000];
+        memset(big, 'e', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        memcpy(big, "echo sk_live_secret_1234 \xff\xfe end", 31);
+
+        struct outcome_call c = sample_call();
+        c.status = OUTCOME_FAILED;
+        c.error = big;
+        char key[OUTCOME_KEY_LEN + 1];
+        char *text = outcome_call_json(&c, key);
+        assert_non_null(text);
+        assert_null(strstr(text, "sk_live_secret_1234"));
+        json_t *doc = parse_doc(text);
+        const char *err = str(doc, "error");
+        assert_true(strlen(err) <= 1024 + 3);
+        assert_true(strlen(err) >= 1000);
+        assert_memory_equal(err, "echo ******************* ?? end", 31);
+        json_decref(doc);
+
+        /* A secret straddling the cut must not leave its first half. */
+        memcpy(big + 1015, "sk_live_secret_1234", 19);
+        doc = parse_doc(outcome_call_json(&c, key));
+        err = str(doc, "error");
+        assert_null(strstr(err, "sk_live"));
+        assert_null(strstr(err, "sk_"));
+        json_decref(doc);
+        log_clear_secrets();
+}
+
+static void overall_rules(void **state)
+{
+        (void)state;
+        struct outcome_summary s;
+        memset(&s, 0, sizeof(s));
+        s.request_id = "r";
+        assert_string_equal(outcome_overall(&s), "completed"); /* no calls */
+
+        s.counts[OUTCOME_DELETED] = 3;
+        assert_string_equal(outcome_overall(&s), "completed");
+        s.counts[OUTCOME_ALREADY_ABSENT] = 2;
+        assert_string_equal(outcome_overall(&s), "completed");
+        s.counts[OUTCOME_FAILED] = 1;
+        assert_string_equal(outcome_overall(&s), "partially_failed");
+        s.counts[OUTCOME_DELETED] = 0;
+        assert_string_equal(outcome_overall(&s), "partially_failed");
+        s.counts[OUTCOME_ALREADY_ABSENT] = 0;
+        assert_string_equal(outcome_overall(&s), "failed");
+        s.counts[OUTCOME_REJECTED] = 1;
+        assert_string_equal(outcome_overall(&s), "rejected");
+
+        memset(s.counts, 0, sizeof(s.counts));
+        s.counts[OUTCOME_DELETED] = 1;
+        s.error_code = "bad_targets";
+        assert_string_equal(outcome_overall(&s), "rejected");
+}
+
+static const char *const summary_keys[] = {
+    "idempotency_key", "request_id", "status",     "counts",
+    "calls",           "error",      "error_code", "finished_at"};
+
+static void summary_json_completed(void **state)
+{
+        (void)state;
+        struct outcome_summary s;
+        memset(&s, 0, sizeof(s));
+        s.request_id = "req-1";
+        s.counts[OUTCOME_DELETED] = 4;
+        s.counts[OUTCOME_ALREADY_ABSENT] = 1;
+        s.finished_at_ms = T0 + 999;
+        s.error = "ignored unless rejected";
+        char key[OUTCOME_KEY_LEN + 1];
+        json_t *doc = parse_doc(outcome_summary_json(&s, key));
+        assert_keys(doc, summary_keys, 8);
+        /* printf 'req-1\0\0\0summary\0' | sha256sum */
+        assert_string_equal(
+            key,
+            "4746e6226b14055e766d24fa38eefab3bb7595c3882eb702f978fdfda56c5caa");
+        assert_string_equal(str(doc, "idempotency_key"), key);
+        assert_string_equal(str(doc, "request_id"), "req-1");
+        assert_string_equal(str(doc, "status"), "completed");
+        json_t *counts = json_object_get(doc, "counts");
+        static const char *const count_keys[] = {"deleted", "already_absent",
+                                                 "failed", "rejected"};
+        assert_keys(counts, count_keys, 4);
+        assert_int_equal(json_integer_value(json_object_get(counts, "deleted")),
+                         4);
+        assert_int_equal(
+            json_integer_value(json_object_get(counts, "already_absent")), 1);
+        assert_int_equal(json_integer_value(json_object_get(counts, "failed")),
+                         0);
+        assert_int_equal(
+            json_integer_value(json_object_get(counts, "rejected")), 0);
+        assert_int_equal(json_integer_value(json_object_get(doc, "calls")), 5);
+        assert_true(json_is_null(json_object_get(doc, "error")));
+        assert_true(json_is_null(json_object_get(doc, "error_code")));
+        assert_string_equal(str(doc, "finished_at"),
+                            "2026-11-22T10:00:00.999Z");
+        json_decref(doc);
+}
+
+static void summary_json_partial_and_failed(void **state)
+{
+        (void)state;
+        struct outcome_summary s;
+        memset(&s, 0, sizeof(s));
+        s.request_id = "req-2";
+        s.counts[OUTCOME_DELETED] = 1;
+        s.counts[OUTCOME_FAILED] = 2;
+        char key[OUTCOME_KEY_LEN + 1];
+        json_t *doc = parse_doc(outcome_summary_json(&s, key));
+        assert_string_equal(str(doc, "status"), "partially_failed");
+        assert_int_equal(json_integer_value(json_object_get(doc, "calls")), 3);
+        json_decref(doc);
+
+        s.counts[OUTCOME_DELETED] = 0;
+        doc = parse_doc(outcome_summary_json(&s, key));
+        assert_string_equal(str(doc, "status"), "failed");
+        assert_true(json_is_null(json_object_get(doc, "error")));
+        json_decref(doc);
+}
+
+static void summary_json_rejected(void **state)
+{
+        (void)state;
+        struct outcome_summary s;
+        memset(&s, 0, sizeof(s));
+        s.request_id = "req-3";
+        s.error = "targets[0].provider \"X\" does not match";
+        s.error_code = "bad_targets";
+        s.finished_at_ms = T0;
+        char key[OUTCOME_KEY_LEN + 1];
+        json_t *doc = parse_doc(outcome_summary_json(&s, key));
+        assert_keys(doc, summary_keys, 8);
+        assert_string_equal(str(doc, "status"), "rejected");
+        assert_string_equal(str(doc, "error"), s.error);
+        assert_string_equal(str(doc, "error_code"), "bad_targets");
+        assert_int_equal(json_integer_value(json_object_get(doc, "calls")), 0);
+        json_decref(doc);
+
+        /* The summary key differs from every call key of the request. */
+        char call_key[OUTCOME_KEY_LEN + 1];
+        outcome_key("req-3", "p", "a", "summary", "", call_key);
+        assert_string_not_equal(key, call_key);
+}
+
+static void status_names(void **state)
+{
+        (void)state;
+        assert_string_equal(outcome_status_name(OUTCOME_DELETED), "deleted");
+        assert_string_equal(outcome_status_name(OUTCOME_ALREADY_ABSENT),
+                            "already_absent");
+        assert_string_equal(outcome_status_name(OUTCOME_FAILED), "failed");
+        assert_string_equal(outcome_status_name(OUTCOME_REJECTED), "rejected");
+        assert_string_equal(outcome_status_name(OUTCOME_NSTATUS), "unknown");
+        assert_string_equal(OUTCOME_CE_TYPE_SUMMARY,
+                            "erasure.request.completed.v1");
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(key_fixed_vector),
+            cmocka_unit_test(key_separators_matter),
+            cmocka_unit_test(key_stable_hex_and_null_is_empty),
+            cmocka_unit_test(call_json_fields),
+            cmocka_unit_test(call_json_failure_fields),
+            cmocka_unit_test(call_error_is_redacted_bounded_and_utf8),
+            cmocka_unit_test(overall_rules),
+            cmocka_unit_test(summary_json_completed),
+            cmocka_unit_test(summary_json_partial_and_failed),
+            cmocka_unit_test(summary_json_rejected),
+            cmocka_unit_test(status_names),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
