@@ -13,17 +13,23 @@
 /* Top-level settings this module owns; `providers`, `accounts` and
  * `account_defaults` belong to the provider module. */
 static const char *const top_keys[] = {
-    "kafka", "topics", "worker", "metrics", "log",
+    "kafka",     "topics",   "worker",           "metrics", "log",
     "providers", "accounts", "account_defaults", NULL};
 static const char *const kafka_keys[] = {
-    "properties", "properties_from_env", "consumer", "producer",
-    "group_id", "static_membership_env", NULL};
-static const char *const topic_keys[] = {"requests", "outcomes",
-                                         "dead_letter", NULL};
-static const char *const worker_keys[] = {
-    "max_requests_in_flight", "max_calls_in_flight", "max_calls_per_request",
-    "max_message_bytes", "max_targets", "drain_timeout_ms",
-    "rebalance_grace_ms", "commit_interval_ms", "ce_source", NULL};
+    "properties", "properties_from_env",   "consumer", "producer",
+    "group_id",   "static_membership_env", NULL};
+static const char *const topic_keys[] = {"requests", "outcomes", "dead_letter",
+                                         NULL};
+static const char *const worker_keys[] = {"max_requests_in_flight",
+                                          "max_calls_in_flight",
+                                          "max_calls_per_request",
+                                          "max_message_bytes",
+                                          "max_targets",
+                                          "drain_timeout_ms",
+                                          "rebalance_grace_ms",
+                                          "commit_interval_ms",
+                                          "ce_source",
+                                          NULL};
 static const char *const metrics_keys[] = {"bind", "port", NULL};
 static const char *const log_keys[] = {"level", NULL};
 
@@ -74,8 +80,8 @@ int settings_props_add(struct settings_props *props, const char *kv,
 {
         const char *eq = strchr(kv, '=');
         if (!eq || eq == kv) {
-                snprintf(errstr, errstr_size,
-                         "\"%.64s\": expected name=value", kv);
+                snprintf(errstr, errstr_size, "\"%.64s\": expected name=value",
+                         kv);
                 return -1;
         }
         char **n = realloc(props->items, (props->n + 1) * sizeof(*n));
@@ -111,8 +117,8 @@ static int read_props(const config_setting_t *parent, const char *name,
                 return 0;
         if (!config_setting_is_array(arr) && !config_setting_is_list(arr))
                 return fail(arr, errstr, errstr_size,
-                            "%s.%s: must be an array of \"name=value\"",
-                            path, name);
+                            "%s.%s: must be an array of \"name=value\"", path,
+                            name);
         for (int i = 0; i < config_setting_length(arr); i++) {
                 const config_setting_t *e = config_setting_get_elem(arr, i);
                 const char *kv = config_setting_get_string(e);
@@ -146,8 +152,8 @@ static int read_env_props(const config_setting_t *kafka,
                 if ((!val || !*val) && allow_missing)
                         continue;
                 if (!val || !*val) {
-                        rc = fail(config_setting_get_elem(arr, (int)i),
-                                  errstr, errstr_size,
+                        rc = fail(config_setting_get_elem(arr, (int)i), errstr,
+                                  errstr_size,
                                   "kafka.properties_from_env[%zu]: "
                                   "environment variable %s is not set",
                                   i, eq + 1);
@@ -240,8 +246,7 @@ static int load_kafka(struct settings *s, const config_setting_t *root,
         if (check_keys(k, "kafka", kafka_keys, errstr, errstr_size) ||
             read_props(k, "properties", "kafka", &s->kafka, errstr,
                        errstr_size) ||
-            read_env_props(k, &s->kafka, allow_missing, errstr,
-                           errstr_size) ||
+            read_env_props(k, &s->kafka, allow_missing, errstr, errstr_size) ||
             read_props(k, "consumer", "kafka", &s->consumer, errstr,
                        errstr_size) ||
             read_props(k, "producer", "kafka", &s->producer, errstr,
@@ -286,12 +291,12 @@ static int load_worker(struct settings *s, const config_setting_t *root,
         const char *p = "worker";
         if (check_keys(w, p, worker_keys, errstr, errstr_size))
                 return -1;
-#define INT_FIELD(name, lo, hi, dst)                                          \
-        do {                                                                  \
-                v = (long long)(dst);                                         \
-                if (read_int(w, name, p, lo, hi, &v, errstr, errstr_size))    \
-                        return -1;                                            \
-                dst = v;                                                      \
+#define INT_FIELD(name, lo, hi, dst)                                           \
+        do {                                                                   \
+                v = (long long)(dst);                                          \
+                if (read_int(w, name, p, lo, hi, &v, errstr, errstr_size))     \
+                        return -1;                                             \
+                dst = v;                                                       \
         } while (0)
         INT_FIELD("max_requests_in_flight", 1, 1000000,
                   s->max_requests_in_flight);
@@ -317,8 +322,8 @@ static int load_metrics_log(struct settings *s, const config_setting_t *root,
                 long long port = s->metrics_port;
                 if (check_keys(m, "metrics", metrics_keys, errstr,
                                errstr_size) ||
-                    read_string(m, "bind", "metrics", &s->metrics_bind,
-                                errstr, errstr_size) ||
+                    read_string(m, "bind", "metrics", &s->metrics_bind, errstr,
+                                errstr_size) ||
                     read_int(m, "port", "metrics", 0, 65535, &port, errstr,
                              errstr_size))
                         return -1;
@@ -359,8 +364,7 @@ struct settings *settings_load(const char *path, int allow_missing_secrets,
 {
         struct settings *s = calloc(1, sizeof(*s));
         char *dircopy = strdup(path);
-        if (!s || !dircopy || !(s->path = strdup(path)) ||
-            strdup_defaults(s)) {
+        if (!s || !dircopy || !(s->path = strdup(path)) || strdup_defaults(s)) {
                 snprintf(errstr, errstr_size, "out of memory");
                 free(dircopy);
                 settings_free(s);
@@ -369,7 +373,9 @@ struct settings *settings_load(const char *path, int allow_missing_secrets,
         set_defaults(s);
         config_t cfg;
         config_init(&cfg);
-        /* @include paths are relative to the file that includes them. */
+        /* @include paths are relative to the main file's directory.
+         * libconfig 1.5 joins this directory with every include path,
+         * absolute ones too, so includes must be written relative. */
         config_set_include_dir(&cfg, dirname(dircopy));
         int rc = -1;
         if (!config_read_file(&cfg, path)) {

@@ -256,8 +256,8 @@ set_fatal(struct worker *w, const char *fmt, ...)
 static void job_done(struct worker *w, struct job *j)
 {
         if (j->tracked && !j->abandoned) {
-                int64_t next = offsets_finish(w->offsets, j->partition,
-                                              j->offset);
+                int64_t next =
+                    offsets_finish(w->offsets, j->partition, j->offset);
                 if (next >= 0) {
                         kafka_store_offset(w->kafka, j->partition, next);
                         if (w->m)
@@ -308,8 +308,8 @@ static void produce(struct worker *w, struct job *j, const char *topic,
                     size_t value_len, rd_kafka_headers_t *h)
 {
         char err[256];
-        if (kafka_produce(w->kafka, topic, key, key_len, value, value_len, h,
-                          j, err, sizeof(err)) != 0) {
+        if (kafka_produce(w->kafka, topic, key, key_len, value, value_len, h, j,
+                          err, sizeof(err)) != 0) {
                 free(value);
                 rd_kafka_headers_destroy(h);
                 set_fatal(w, "cannot publish: %s", err);
@@ -351,8 +351,7 @@ static void produce_summary(struct worker *w, struct job *j,
                  "request finished: %s (%zu deleted, %zu already_absent, "
                  "%zu failed) in %lld ms",
                  overall, j->counts[OUTCOME_DELETED],
-                 j->counts[OUTCOME_ALREADY_ABSENT],
-                 j->counts[OUTCOME_FAILED],
+                 j->counts[OUTCOME_ALREADY_ABSENT], j->counts[OUTCOME_FAILED],
                  (long long)(clock_mono_ms() - j->started_mono));
 }
 
@@ -402,11 +401,11 @@ static char *failed_calls_json(const struct job *j)
                 if (!c->final || !c->last_error || !c->pc)
                         continue;
                 json_array_append_new(
-                    arr, json_pack("{s:s, s:s, s:s, s:s, s:s}", "provider",
-                                   c->pc->provider, "account",
-                                   c->pc->account_name, "action",
-                                   c->pc->action_name, "resource",
-                                   c->pc->resource, "error", c->last_error));
+                    arr,
+                    json_pack("{s:s, s:s, s:s, s:s, s:s}", "provider",
+                              c->pc->provider, "account", c->pc->account_name,
+                              "action", c->pc->action_name, "resource",
+                              c->pc->resource, "error", c->last_error));
         }
         char *s = json_dumps(arr, JSON_COMPACT);
         json_decref(arr);
@@ -418,8 +417,7 @@ static void job_calls_finished(struct worker *w, struct job *j)
         if (j->exhausted) {
                 char *fc = failed_calls_json(j);
                 produce_dead_letter(w, j, "retries_exhausted",
-                                    "a provider call ran out of retries",
-                                    fc);
+                                    "a provider call ran out of retries", fc);
                 free(fc);
         }
         produce_summary(w, j, REQUEST_OK, NULL);
@@ -464,8 +462,7 @@ static void call_finalize(struct worker *w, struct call *c,
                     (double)(clock_mono_ms() - c->attempt_mono) / 1e3);
         char key[OUTCOME_KEY_LEN + 1];
         char *json = outcome_call_json(&oc, key);
-        produce_event(w, j, json, key, OUTCOME_CE_TYPE_CALL,
-                      oc.finished_at_ms);
+        produce_event(w, j, json, key, OUTCOME_CE_TYPE_CALL, oc.finished_at_ms);
         if (st == OUTCOME_FAILED)
                 log_warn(j->request_id, pc->provider,
                          "call %s %s failed after %d attempt(s): %s",
@@ -563,8 +560,7 @@ static void retry_or_fail(struct worker *w, struct call *c, long status,
                 return;
         }
         if (w->m)
-                metrics_call_retried(w->m, c->pc->provider,
-                                     c->pc->action_name);
+                metrics_call_retried(w->m, c->pc->provider, c->pc->action_name);
         log_debug(c->job->request_id, c->pc->provider,
                   "retry %s in %lld ms: %s", c->pc->action_name,
                   (long long)delay, error);
@@ -585,8 +581,7 @@ static enum outcome_status verdict_status(enum provider_verdict_kind k)
         }
 }
 
-static void on_http_done(void *arg, void *opaque,
-                         const struct http_result *res)
+static void on_http_done(void *arg, void *opaque, const struct http_result *res)
 {
         struct worker *w = arg;
         struct call *c = opaque;
@@ -598,8 +593,7 @@ static void on_http_done(void *arg, void *opaque,
         struct provider_verdict v = {0};
         if (res->status == 0) {
                 v.kind = PROVIDER_RETRY;
-                snprintf(v.error, sizeof(v.error), "transport: %s",
-                         res->error);
+                snprintf(v.error, sizeof(v.error), "transport: %s", res->error);
         } else {
                 provider_classify(c->pc->action, res->status, res->body,
                                   res->body_len, &v);
@@ -625,8 +619,8 @@ static char *header_string(rd_kafka_headers_t *h, const char *name)
 {
         const void *v = NULL;
         size_t len = 0;
-        if (!h || rd_kafka_header_get_last(h, name, &v, &len) ||
-            !v || len == 0 || len > 512)
+        if (!h || rd_kafka_header_get_last(h, name, &v, &len) || !v ||
+            len == 0 || len > 512)
                 return NULL;
         /* Only printable ASCII travels on into our own headers. */
         for (size_t i = 0; i < len; i++) {
@@ -686,9 +680,8 @@ static void reject(struct worker *w, struct job *j, enum request_error code,
                    const char *reason)
 {
         const char *name = request_error_name(code);
-        log_warn(j->request_id, NULL,
-                 "request at %d@%lld rejected (%s): %s", j->partition,
-                 (long long)j->offset, name, reason);
+        log_warn(j->request_id, NULL, "request at %d@%lld rejected (%s): %s",
+                 j->partition, (long long)j->offset, name, reason);
         if (w->m)
                 metrics_request_rejected(w->m, name);
         produce_dead_letter(w, j, name, reason, NULL);
@@ -702,8 +695,8 @@ static void reject(struct worker *w, struct job *j, enum request_error code,
 
 static int plan_calls(struct worker *w, struct job *j)
 {
-        j->calls = calloc(j->plan.ncalls ? j->plan.ncalls : 1,
-                          sizeof(*j->calls));
+        j->calls =
+            calloc(j->plan.ncalls ? j->plan.ncalls : 1, sizeof(*j->calls));
         if (!j->calls)
                 return -1;
         j->calls_open = j->plan.ncalls;
@@ -729,16 +722,15 @@ static void on_message(struct worker *w, rd_kafka_message_t *m)
         }
         char err[512];
         enum request_error code = REQUEST_OK;
-        j->req = request_parse(j->value, j->value_len,
-                               &w->s->request_limits, &code, &j->request_id,
-                               err, sizeof(err));
+        j->req = request_parse(j->value, j->value_len, &w->s->request_limits,
+                               &code, &j->request_id, err, sizeof(err));
         if (!j->req) {
                 reject(w, j, code, err);
                 return;
         }
-        code = provider_plan(w->s->providers, j->req,
-                             w->s->max_calls_per_request, &j->plan, err,
-                             sizeof(err));
+        code =
+            provider_plan(w->s->providers, j->req, w->s->max_calls_per_request,
+                          &j->plan, err, sizeof(err));
         if (code != REQUEST_OK) {
                 reject(w, j, code, err);
                 return;
@@ -849,7 +841,8 @@ static void on_revoking(void *arg, const rd_kafka_topic_partition_list_t *p,
                         int lost)
 {
         struct worker *w = arg;
-        int64_t deadline = clock_mono_ms() + (lost ? 0 : w->s->rebalance_grace_ms);
+        int64_t deadline =
+            clock_mono_ms() + (lost ? 0 : w->s->rebalance_grace_ms);
         while (jobs_in(w, p) > 0 && clock_mono_ms() < deadline && !w->fatal)
                 turn(w, 0);
         size_t abandoned = 0;
@@ -904,8 +897,8 @@ static void update_metrics(struct worker *w, int64_t now)
         metrics_set_assigned_partitions(w->m, kafka_assigned_count(w->kafka));
         char err[256];
         metrics_set_producer_healthy(
-            w->m, !kafka_producer_fatal(w->kafka, err, sizeof(err)) &&
-                      !w->fatal);
+            w->m,
+            !kafka_producer_fatal(w->kafka, err, sizeof(err)) && !w->fatal);
         metrics_loop_heartbeat(w->m, now);
 }
 
@@ -914,8 +907,8 @@ static void check_stop_pipe(struct worker *w)
         char buf[16];
         if (read(w->stop_pipe[0], buf, sizeof(buf)) > 0 && !w->stopping) {
                 w->stopping = 1;
-                log_info(NULL, NULL,
-                         "stop requested: draining %zu request(s)", w->njobs);
+                log_info(NULL, NULL, "stop requested: draining %zu request(s)",
+                         w->njobs);
         }
 }
 
@@ -995,8 +988,8 @@ static int init_accounts(struct worker *w)
 {
         const struct provider_registry *reg = w->s->providers;
         w->naccounts = provider_account_count(reg);
-        w->accounts = calloc(w->naccounts ? w->naccounts : 1,
-                             sizeof(*w->accounts));
+        w->accounts =
+            calloc(w->naccounts ? w->naccounts : 1, sizeof(*w->accounts));
         if (!w->accounts)
                 return -1;
         int64_t now = clock_mono_ms();
@@ -1038,8 +1031,7 @@ struct worker *worker_new(const struct settings *s, struct metrics *m,
         w->stop_pipe[0] = w->stop_pipe[1] = -1;
         w->rng = (uint64_t)clock_wall_ms() ^ ((uint64_t)getpid() << 32) ^
                  0x9e3779b97f4a7c15ULL;
-        if (init_pipe(w) || init_accounts(w) ||
-            !(w->offsets = offsets_new())) {
+        if (init_pipe(w) || init_accounts(w) || !(w->offsets = offsets_new())) {
                 snprintf(errstr, errstr_size, "cannot initialise: %s",
                          strerror(errno));
                 worker_free(w);
@@ -1050,11 +1042,9 @@ struct worker *worker_new(const struct settings *s, struct metrics *m,
                 worker_free(w);
                 return NULL;
         }
-        const char *instance = s->static_membership_env
-                                   ? getenv(s->static_membership_env)
-                                   : NULL;
-        struct kafka_callbacks cb = {w, on_assigned, on_revoking,
-                                     on_delivered};
+        const char *instance =
+            s->static_membership_env ? getenv(s->static_membership_env) : NULL;
+        struct kafka_callbacks cb = {w, on_assigned, on_revoking, on_delivered};
         w->kafka = kafka_new(s, instance, &cb, errstr, errstr_size);
         if (!w->kafka) {
                 worker_free(w);
