@@ -368,7 +368,7 @@ def _decode_value(b):
         return None
     try:
         return json.loads(b)
-    except ValueError:
+    except (ValueError, RecursionError):  # hostile test input: keep raw
         return _decode_text(b)
 
 

@@ -1,0 +1,275 @@
+"""Processes the integration tiers run: the provider test server and
+erasure-worker itself, plus the config files that tie them together.
+
+Tests assert through the outcome topic, the dead-letter topic and the
+provider server's record of calls -- never through the worker's logs."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+SOURCE_DIR = os.environ.get(
+    "ERASURE_SOURCE_DIR",
+    os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+BUILD_DIR = os.environ.get("ERASURE_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
+
+# Secrets the worker reads from its environment; the provider server is
+# started with the same values. SECRET_SENTINEL must never appear in any
+# log line, outcome or metric (tests grep for it).
+SECRETS = {
+    "VECTARA_API_KEY": "vk-SENTINEL-7f3a9c-vectara",
+    "CONVAI_API_KEY": "ck-SENTINEL-51b2e0-convai",
+    "ALGOLIA_API_KEY": "ak-SENTINEL-c0d3e4-algolia",
+    "AVAAMO_ACCESS_TOKEN": "at-SENTINEL-9e8d7c-avaamo",
+}
+SECRET_SENTINEL = "SENTINEL"
+ALGOLIA_APP_ID = "TESTAPP42"
+
+TOPIC_REQUESTS = "erasure.requests"
+TOPIC_OUTCOMES = "erasure.outcomes"
+TOPIC_DLQ = "erasure.requests.dlq"
+
+
+def wait_for_file(path, timeout, proc=None, what="file"):
+    """Waits for a file a child process writes when it is ready. Polls the
+    filesystem: the child offers no other signal to wait on."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path) and os.path.getsize(path) > 0:
+            with open(path) as f:
+                return f.read().strip()
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: process exited with {proc.returncode}")
+        time.sleep(0.02)
+    raise TimeoutError(f"{what}: {path} did not appear within {timeout}s")
+
+
+def idempotency_key(request_id, provider, account, action, resource):
+    h = hashlib.sha256()
+    h.update("\0".join([request_id, provider, account, action, resource]).encode())
+    return h.hexdigest()
+
+
+class ProviderServer:
+    """The test double of the five vendor APIs (tests/provider-server)."""
+
+    def __init__(self, workdir, extra_args=()):
+        self.workdir = workdir
+        port_file = os.path.join(workdir, "provider-server.port")
+        self.log_path = os.path.join(workdir, "provider-server.log")
+        args = [
+            os.path.join(BUILD_DIR, "provider-server"), "--port", "0",
+            "--port-file", port_file,
+            "--vectara-key", SECRETS["VECTARA_API_KEY"],
+            "--convai-key", SECRETS["CONVAI_API_KEY"],
+            "--algolia-app-id", ALGOLIA_APP_ID,
+            "--algolia-key", SECRETS["ALGOLIA_API_KEY"],
+            "--avaamo-token", SECRETS["AVAAMO_ACCESS_TOKEN"],
+            *extra_args,
+        ]
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        self.port = int(wait_for_file(port_file, 10, self.proc, "provider-server"))
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def _req(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            raw = r.read()
+            return json.loads(raw) if raw else None
+
+    def calls(self, since=0):
+        return self._req("GET", f"/_control/calls?since={since}")["calls"]
+
+    def clear_calls(self):
+        self._req("DELETE", "/_control/calls")
+
+    def stats(self):
+        return self._req("GET", "/_control/stats")
+
+    def add_fault(self, **rule):
+        self._req("POST", "/_control/faults", rule)
+
+    def clear_faults(self):
+        self._req("DELETE", "/_control/faults")
+
+    def set_state(self, **state):
+        self._req("POST", "/_control/state", state)
+
+    def reset_state(self):
+        self._req("DELETE", "/_control/state")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def worker_config(path, bootstrap, provider_port, group="erasure-it",
+                  worker=None, limits=None, account_limits=None, metrics_port=None,
+                  extra_kafka=()):
+    """Writes a worker config that @includes the shipped providers.conf and
+    points every account at the provider test server."""
+    base = f"http://127.0.0.1:{provider_port}"
+    w = {
+        "max_requests_in_flight": 200, "max_calls_in_flight": 256,
+        "drain_timeout_ms": 20000, "rebalance_grace_ms": 10000,
+        "commit_interval_ms": 200,
+    }
+    w.update(worker or {})
+    lim = {
+        "rate_per_s": 0.0, "burst": 10.0, "concurrency": 32,
+        "timeout_ms": 5000, "connect_timeout_ms": 2000, "max_attempts": 5,
+        "budget_ms": 60000, "backoff_base_ms": 50, "backoff_max_ms": 1000,
+    }
+    lim.update(limits or {})
+    account_limits = account_limits or {}
+
+    def group_text(d):
+        parts = []
+        for k, v in d.items():
+            if isinstance(v, bool):
+                parts.append(f"{k} = {'true' if v else 'false'};")
+            elif isinstance(v, float):
+                parts.append(f"{k} = {v!r};")
+            elif isinstance(v, int):
+                parts.append(f"{k} = {v};")
+            else:
+                parts.append(f'{k} = "{v}";')
+        return "{ " + " ".join(parts) + " }"
+
+    def account(provider, prefix, secrets, extra=""):
+        al = account_limits.get(provider)
+        lim_text = f" limits = {group_text(al)};" if al else ""
+        return (f'{{ provider = "{provider}"; name = "default"; '
+                f'base_url = "{base}/{prefix}"; allow_plain_http = true; '
+                f'secrets = {group_text(secrets)};{extra}{lim_text} }}')
+
+    accounts = [
+        account("vectara", "vectara", {"api_key": "VECTARA_API_KEY"}),
+        account("convai", "convai", {"api_key": "CONVAI_API_KEY"}),
+        account("algolia", "algolia/agent-studio", {"api_key": "ALGOLIA_API_KEY"},
+                f' vars = {{ application_id = "{ALGOLIA_APP_ID}"; }};'),
+        account("avaamo", "avaamo", {"access_token": "AVAAMO_ACCESS_TOKEN"}),
+    ]
+    kafka_props = [f"bootstrap.servers={bootstrap}", *extra_kafka]
+    metrics = (f'metrics = {{ bind = "127.0.0.1"; port = {metrics_port}; }};'
+               if metrics_port is not None else "")
+    # libconfig 1.5 resolves every @include against the including file's
+    # directory (absolute paths too), so the shipped file is linked there.
+    link = os.path.join(os.path.dirname(os.path.abspath(path)), "providers.conf")
+    if not os.path.exists(link):
+        os.symlink(os.path.join(SOURCE_DIR, "config", "providers.conf"), link)
+    text = f"""
+@include "providers.conf"
+kafka = {{
+  properties = [ {", ".join(json.dumps(p) for p in kafka_props)} ];
+  # Short session timeout: the mock cluster delays a rebalance after a
+  # member dies by the session timeout, and tests kill members.
+  consumer = [ "session.timeout.ms=6000", "heartbeat.interval.ms=500" ];
+  group_id = "{group}";
+  static_membership_env = "ERASURE_TEST_INSTANCE";
+}};
+topics = {{ requests = "{TOPIC_REQUESTS}"; outcomes = "{TOPIC_OUTCOMES}"; dead_letter = "{TOPIC_DLQ}"; }};
+worker = {group_text(w)};
+{metrics}
+log = {{ level = "debug"; }};
+account_defaults = {{ limits = {group_text(lim)}; }};
+accounts = (
+  {(","+chr(10)+"  ").join(accounts)}
+);
+"""
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+class Worker:
+    """One erasure-worker process."""
+
+    def __init__(self, config, workdir, name="worker", env=None, args=()):
+        self.name = name
+        self.log_path = os.path.join(workdir, f"{name}.log")
+        self.log = open(self.log_path, "a")
+        e = dict(os.environ)
+        e.update(SECRETS)
+        e.update(env or {})
+        self.proc = subprocess.Popen(
+            [os.path.join(BUILD_DIR, "erasure-worker"), "run", "-c", config, *args],
+            stdout=self.log, stderr=self.log, env=e)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def terminate(self, timeout=60):
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout)
+        self.log.close()
+        return rc
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+    def log_text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+
+def run_cli(*args, env=None, stdin=None, timeout=30):
+    e = dict(os.environ)
+    e.update(env if env is not None else SECRETS)
+    return subprocess.run([os.path.join(BUILD_DIR, "erasure-worker"), *args],
+                          input=stdin, capture_output=True, text=True, env=e,
+                          timeout=timeout)
+
+
+def new_workdir(prefix="erasure-it-"):
+    return tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("ERASURE_TMP"))
+
+
+def committed_offsets(bootstrap, group, topic, timeout=10.0):
+    """{partition: committed offset} of GROUP on TOPIC (-1001 = none)."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                  "enable.auto.commit": False})
+    try:
+        md = c.list_topics(topic, timeout=timeout)
+        tps = [TopicPartition(topic, p) for p in sorted(md.topics[topic].partitions)]
+        return {tp.partition: tp.offset for tp in c.committed(tps, timeout=timeout)}
+    finally:
+        c.close()
+
+
+def summaries(messages):
+    return [m for m in messages
+            if m.headers.get("ce_type") == "erasure.request.completed.v1"]
+
+
+def call_outcomes(messages):
+    return [m for m in messages
+            if m.headers.get("ce_type") == "erasure.call.completed.v1"]
+
+
+def summary_ids(messages):
+    return {m.value["request_id"] for m in summaries(messages)}
+
+
+def request(request_id, *targets, **extra):
+    r = {"version": 1, "request_id": request_id, "targets": list(targets)}
+    r.update(extra)
+    return r
