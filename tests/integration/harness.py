@@ -120,7 +120,7 @@ class ProviderServer:
 
 def worker_config(path, bootstrap, provider_port, group="erasure-it",
                   worker=None, limits=None, account_limits=None, metrics_port=None,
-                  extra_kafka=()):
+                  extra_kafka=(), topics=None):
     """Writes a worker config that @includes the shipped providers.conf and
     points every account at the provider test server."""
     base = f"http://127.0.0.1:{provider_port}"
@@ -166,6 +166,7 @@ def worker_config(path, bootstrap, provider_port, group="erasure-it",
         account("avaamo", "avaamo", {"access_token": "AVAAMO_ACCESS_TOKEN"}),
     ]
     kafka_props = [f"bootstrap.servers={bootstrap}", *extra_kafka]
+    t_req, t_out, t_dlq = topics or (TOPIC_REQUESTS, TOPIC_OUTCOMES, TOPIC_DLQ)
     metrics = (f'metrics = {{ bind = "127.0.0.1"; port = {metrics_port}; }};'
                if metrics_port is not None else "")
     # libconfig 1.5 resolves every @include against the including file's
@@ -183,7 +184,7 @@ kafka = {{
   group_id = "{group}";
   static_membership_env = "ERASURE_TEST_INSTANCE";
 }};
-topics = {{ requests = "{TOPIC_REQUESTS}"; outcomes = "{TOPIC_OUTCOMES}"; dead_letter = "{TOPIC_DLQ}"; }};
+topics = {{ requests = "{t_req}"; outcomes = "{t_out}"; dead_letter = "{t_dlq}"; }};
 worker = {group_text(w)};
 {metrics}
 log = {{ level = "debug"; }};

@@ -167,6 +167,13 @@ class RealBroker:
     def log_tail(self, lines=50):
         return _tail(self.log_path, lines)
 
+    def describe_group(self, group):
+        """kafka-consumer-groups --describe --state and --members output."""
+        r = self._run("describe-group", group, timeout=120)
+        if r.returncode != 0:
+            raise KafkaEnvError(f"describe-group {group}: {r.stderr}")
+        return r.stdout
+
     def __enter__(self):
         return self.start()
 

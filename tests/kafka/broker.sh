@@ -15,6 +15,7 @@
 #   broker.sh stop         --dir DIR
 #   broker.sh restart      --dir DIR [--owner-pid PID]
 #   broker.sh create-topic --dir DIR NAME PARTITIONS
+#   broker.sh describe-group --dir DIR GROUP   (state, strategy, members)
 #   broker.sh fetch        [--cache JARDIR]       (only download the jars)
 #
 # start     On an empty DIR: picks two free loopback ports (client listener
@@ -521,6 +522,23 @@ EOF
 	fi
 }
 
+# The group as the broker's coordinator sees it: state, assignment
+# strategy, and each member's group.instance.id (static membership).
+cmd_describe_group() {
+	local dir="$1" group="$2" bootstrap cp
+	bootstrap="$(cat "$dir/bootstrap" 2>/dev/null)" ||
+		die "no broker in $dir (missing $dir/bootstrap)"
+	cp="$(classpath "$(cat "$dir/jars")")"
+	# shellcheck disable=SC2086
+	java $JAVA_OPTS -Dlog4j.configuration="file:$dir/log4j.properties" \
+		-cp "$cp" org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+		--bootstrap-server "$bootstrap" --describe --group "$group" --state
+	# shellcheck disable=SC2086
+	java $JAVA_OPTS -Dlog4j.configuration="file:$dir/log4j.properties" \
+		-cp "$cp" org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+		--bootstrap-server "$bootstrap" --describe --group "$group" --members
+}
+
 # --- main ----------------------------------------------------------------
 
 [ $# -ge 1 ] || usage
@@ -553,7 +571,7 @@ while [ $# -gt 0 ]; do
 done
 
 case "$command" in
-start | stop | restart | create-topic)
+start | stop | restart | create-topic | describe-group)
 	[ -n "$dir" ] || die "$command needs --dir DIR"
 	;;
 esac
@@ -573,6 +591,10 @@ restart)
 create-topic)
 	[ "${#args[@]}" -eq 2 ] || die "usage: create-topic --dir DIR NAME PARTITIONS"
 	cmd_create_topic "$dir" "${args[0]}" "${args[1]}"
+	;;
+describe-group)
+	[ "${#args[@]}" -eq 1 ] || die "usage: describe-group --dir DIR GROUP"
+	cmd_describe_group "$dir" "${args[0]}"
 	;;
 fetch)
 	ensure_tools
