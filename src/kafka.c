@@ -37,8 +37,7 @@ static const char *const consumer_defaults[] = {
     "partition.assignment.strategy=cooperative-sticky",
     "auto.offset.reset=earliest", "enable.partition.eof=false", NULL};
 static const char *const producer_defaults[] = {
-    "linger.ms=5", "compression.type=lz4", "message.timeout.ms=300000",
-    NULL};
+    "linger.ms=5", "compression.type=lz4", "message.timeout.ms=300000", NULL};
 
 static int conf_set_kv(rd_kafka_conf_t *conf, const char *kv, char *errstr,
                        size_t errstr_size)
@@ -70,9 +69,8 @@ static int conf_set_all(rd_kafka_conf_t *conf, const char *const *kvs,
         return 0;
 }
 
-static int conf_set_props(rd_kafka_conf_t *conf,
-                          const struct settings_props *p, char *errstr,
-                          size_t errstr_size)
+static int conf_set_props(rd_kafka_conf_t *conf, const struct settings_props *p,
+                          char *errstr, size_t errstr_size)
 {
         for (size_t i = 0; i < p->n; i++)
                 if (conf_set_kv(conf, p->items[i], errstr, errstr_size))
@@ -95,13 +93,12 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *arg)
 {
         (void)arg;
         /* Transient broker errors are retried by librdkafka itself. */
-        log_emit(err == RD_KAFKA_RESP_ERR__FATAL ? LOG_ERROR : LOG_WARN,
-                 NULL, NULL, "kafka %s: %s: %s", rd_kafka_name(rk),
+        log_emit(err == RD_KAFKA_RESP_ERR__FATAL ? LOG_ERROR : LOG_WARN, NULL,
+                 NULL, "kafka %s: %s: %s", rd_kafka_name(rk),
                  rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
-                        void *arg)
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *arg)
 {
         (void)rk;
         struct kafka *k = arg;
@@ -233,8 +230,8 @@ static int make_pipe(int p[2])
         return 0;
 }
 
-static int create_clients(struct kafka *k, const char *instance,
-                          char *errstr, size_t errstr_size)
+static int create_clients(struct kafka *k, const char *instance, char *errstr,
+                          size_t errstr_size)
 {
         rd_kafka_conf_t *cc = consumer_conf(k, instance, errstr, errstr_size);
         if (!cc)
@@ -280,10 +277,10 @@ struct kafka *kafka_new(const struct settings *s, const char *instance_id,
         }
         k->consumer_q = rd_kafka_queue_get_consumer(k->consumer);
         k->producer_q = rd_kafka_queue_get_main(k->producer);
-        rd_kafka_queue_io_event_enable(k->consumer_q, k->consumer_pipe[1],
-                                       "c", 1);
-        rd_kafka_queue_io_event_enable(k->producer_q, k->producer_pipe[1],
-                                       "p", 1);
+        rd_kafka_queue_io_event_enable(k->consumer_q, k->consumer_pipe[1], "c",
+                                       1);
+        rd_kafka_queue_io_event_enable(k->producer_q, k->producer_pipe[1], "p",
+                                       1);
         return k;
 err:
         kafka_free(k);
@@ -393,8 +390,7 @@ int kafka_produce(struct kafka *k, const char *topic, const void *key,
         }
 }
 
-void kafka_store_offset(struct kafka *k, int32_t partition,
-                        int64_t next_offset)
+void kafka_store_offset(struct kafka *k, int32_t partition, int64_t next_offset)
 {
         rd_kafka_topic_partition_list_t *l =
             rd_kafka_topic_partition_list_new(1);
@@ -406,6 +402,13 @@ void kafka_store_offset(struct kafka *k, int32_t partition,
                 log_warn(NULL, NULL, "store offset %d@%lld: %s", partition,
                          (long long)next_offset, rd_kafka_err2str(err));
         rd_kafka_topic_partition_list_destroy(l);
+}
+
+rd_kafka_resp_err_t kafka_commit(struct kafka *k)
+{
+        rd_kafka_resp_err_t err = rd_kafka_commit(k->consumer, NULL, 0);
+        return err == RD_KAFKA_RESP_ERR__NO_OFFSET ? RD_KAFKA_RESP_ERR_NO_ERROR
+                                                   : err;
 }
 
 void kafka_set_paused(struct kafka *k, int paused)
@@ -447,10 +450,9 @@ int kafka_close(struct kafka *k, int64_t flush_ms)
                          rd_kafka_err2str(err));
         err = rd_kafka_flush(k->producer, (int)flush_ms);
         if (err) {
-                log_error(NULL, NULL,
-                          "producer flush: %s, %d message(s) undelivered",
-                          rd_kafka_err2str(err),
-                          rd_kafka_outq_len(k->producer));
+                log_error(
+                    NULL, NULL, "producer flush: %s, %d message(s) undelivered",
+                    rd_kafka_err2str(err), rd_kafka_outq_len(k->producer));
                 return -1;
         }
         return 0;

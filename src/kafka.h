@@ -64,6 +64,9 @@ int kafka_produce(struct kafka *k, const char *topic, const void *key,
  * topic); auto-commit sends it. */
 void kafka_store_offset(struct kafka *k, int32_t partition,
                         int64_t next_offset);
+/* Commits the stored offsets synchronously; returns librdkafka's error
+ * (RD_KAFKA_RESP_ERR__NO_OFFSET, nothing to commit, counts as success). */
+rd_kafka_resp_err_t kafka_commit(struct kafka *k);
 /* Pauses or resumes every assigned partition. */
 void kafka_set_paused(struct kafka *k, int paused);
 int kafka_paused(const struct kafka *k);

@@ -932,6 +932,30 @@ static void turn(struct worker *w, int consume)
         update_metrics(w, clock_mono_ms());
 }
 
+/* A commit made while the group rebalances fails (illegal generation,
+ * rebalance in progress), and the close's own commit may meet the same
+ * rebalance: then whoever takes our partitions repeats finished work. So
+ * commit here, letting the rebalance finish between tries, until it holds
+ * or the drain deadline passes. */
+static void commit_before_close(struct worker *w, int64_t deadline)
+{
+        for (;;) {
+                rd_kafka_resp_err_t err = kafka_commit(w->kafka);
+                if (!err || w->fatal)
+                        return;
+                if (clock_mono_ms() >= deadline) {
+                        log_warn(NULL, NULL,
+                                 "final commit failed: %s; the next owner "
+                                 "may repeat finished requests",
+                                 rd_kafka_err2str(err));
+                        return;
+                }
+                log_info(NULL, NULL, "final commit: %s; retrying",
+                         rd_kafka_err2str(err));
+                turn(w, 1);
+        }
+}
+
 static void drain(struct worker *w)
 {
         kafka_set_paused(w->kafka, 1);
@@ -949,6 +973,7 @@ static void drain(struct worker *w)
                 if (!j->abandoned)
                         job_abandon(w, j);
         }
+        commit_before_close(w, deadline);
 }
 
 int worker_run(struct worker *w, char *errstr, size_t errstr_size)
