@@ -92,8 +92,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                 case 'X':
                         if (settings_props_add(&o->extra, optarg, err,
                                                sizeof(err))) {
-                                fprintf(stderr, "erasure-worker: -X %s\n",
-                                        err);
+                                fprintf(stderr, "erasure-worker: -X %s\n", err);
                                 return -1;
                         }
                         break;
@@ -161,12 +160,13 @@ static int cmd_check_config(const struct settings *s)
         for (size_t i = 0; i < provider_account_count(reg); i++) {
                 const struct provider_account *a = provider_account_at(reg, i);
                 const struct provider_limits *l = provider_account_limits(a);
-                printf("account %s/%s: concurrency=%d rate=%.1f/s burst=%.0f "
-                       "timeout=%lldms attempts=%d budget=%lldms tls_verify=%s\n",
-                       provider_account_provider(a), provider_account_name(a),
-                       l->concurrency, l->rate_per_s, l->burst,
-                       (long long)l->timeout_ms, l->max_attempts,
-                       (long long)l->budget_ms, l->tls_verify ? "on" : "OFF");
+                printf(
+                    "account %s/%s: concurrency=%d rate=%.1f/s burst=%.0f "
+                    "timeout=%lldms attempts=%d budget=%lldms tls_verify=%s\n",
+                    provider_account_provider(a), provider_account_name(a),
+                    l->concurrency, l->rate_per_s, l->burst,
+                    (long long)l->timeout_ms, l->max_attempts,
+                    (long long)l->budget_ms, l->tls_verify ? "on" : "OFF");
         }
         return 0;
 }
@@ -208,13 +208,13 @@ static int cmd_plan(const struct settings *s, const char *file)
                 return EXIT_RUNTIME;
         char err[512];
         enum request_error code = REQUEST_OK;
-        struct request *req = request_parse(buf, len, &s->request_limits,
-                                            &code, NULL, err, sizeof(err));
+        struct request *req = request_parse(buf, len, &s->request_limits, &code,
+                                            NULL, err, sizeof(err));
         struct provider_plan plan = {0};
         if (req)
-                code = provider_plan(s->providers, req,
-                                     s->max_calls_per_request, &plan, err,
-                                     sizeof(err));
+                code =
+                    provider_plan(s->providers, req, s->max_calls_per_request,
+                                  &plan, err, sizeof(err));
         free(buf);
         if (code != REQUEST_OK) {
                 printf("rejected: %s: %s\n", request_error_name(code), err);

@@ -54,8 +54,7 @@ static struct partition_ring *ring_get_or_add(struct offsets *o, int32_t p)
                 return NULL;
         if ((size_t)p >= o->nparts) {
                 size_t n = (size_t)p + 1;
-                struct partition_ring *np =
-                    realloc(o->parts, n * sizeof(*np));
+                struct partition_ring *np = realloc(o->parts, n * sizeof(*np));
                 if (!np)
                         return NULL;
                 memset(np + o->nparts, 0, (n - o->nparts) * sizeof(*np));
@@ -102,8 +101,7 @@ int offsets_begin(struct offsets *o, int32_t partition, int64_t offset)
 }
 
 /* Binary search: offsets in the ring are strictly increasing. */
-static struct pending *ring_find(const struct partition_ring *r,
-                                 int64_t offset)
+static struct pending *ring_find(const struct partition_ring *r, int64_t offset)
 {
         size_t lo = 0, hi = r->len;
         while (lo < hi) {

@@ -25,8 +25,8 @@ const char *outcome_status_name(enum outcome_status s);
  * every worker. The summary uses action "summary" and empty provider,
  * account and resource. */
 void outcome_key(const char *request_id, const char *provider,
-                 const char *account, const char *action,
-                 const char *resource, char out[OUTCOME_KEY_LEN + 1]);
+                 const char *account, const char *action, const char *resource,
+                 char out[OUTCOME_KEY_LEN + 1]);
 
 struct outcome_call {
         const char *request_id;
@@ -36,9 +36,9 @@ struct outcome_call {
         const char *resource;
         enum outcome_status status;
         int retryable;
-        long http_status;  /* 0: no HTTP response (transport error) */
+        long http_status; /* 0: no HTTP response (transport error) */
         int attempts;
-        const char *error; /* NULL on success */
+        const char *error;     /* NULL on success */
         int64_t started_at_ms; /* wall clock */
         int64_t finished_at_ms;
 };
@@ -50,7 +50,7 @@ char *outcome_call_json(const struct outcome_call *c,
 struct outcome_summary {
         const char *request_id;
         size_t counts[OUTCOME_NSTATUS];
-        const char *error; /* rejection reason, NULL otherwise */
+        const char *error;      /* rejection reason, NULL otherwise */
         const char *error_code; /* request_error_name(), NULL otherwise */
         int64_t finished_at_ms;
 };

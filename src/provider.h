@@ -19,17 +19,17 @@ struct provider_action;   /* one action of one provider */
 
 /* Flow-control and transport settings of one account. */
 struct provider_limits {
-        double rate_per_s;       /* token bucket rate; 0 = unlimited */
-        double burst;            /* bucket size */
-        int concurrency;         /* calls in flight to this account */
-        int64_t timeout_ms;      /* whole call */
+        double rate_per_s;  /* token bucket rate; 0 = unlimited */
+        double burst;       /* bucket size */
+        int concurrency;    /* calls in flight to this account */
+        int64_t timeout_ms; /* whole call */
         int64_t connect_timeout_ms;
         int max_attempts;        /* per call, including the first */
         int64_t budget_ms;       /* per call, from first attempt */
         int64_t backoff_base_ms; /* full-jitter exponential backoff */
         int64_t backoff_max_ms;
-        int tls_verify;          /* 1 unless the account turns it off */
-        const char *ca_file;     /* NULL = system bundle */
+        int tls_verify;      /* 1 unless the account turns it off */
+        const char *ca_file; /* NULL = system bundle */
 };
 
 /* Loads `providers` (definitions) and `accounts` from cfg. Secrets are read
@@ -68,11 +68,11 @@ struct provider_header {
 struct provider_call {
         const struct provider_account *account;
         const struct provider_action *action;
-        const char *provider;     /* borrowed from the registry */
-        const char *account_name; /* borrowed */
-        const char *action_name;  /* borrowed */
-        const char *method;       /* borrowed, "DELETE", "POST", … */
-        char *url;                /* base URL + encoded path + query */
+        const char *provider;            /* borrowed from the registry */
+        const char *account_name;        /* borrowed */
+        const char *action_name;         /* borrowed */
+        const char *method;              /* borrowed, "DELETE", "POST", … */
+        char *url;                       /* base URL + encoded path + query */
         struct provider_header *headers; /* auth headers, content-type */
         size_t nheaders;
         char *body;     /* JSON text, NULL when the action sends none */

@@ -13,12 +13,12 @@
  * dead-letter headers and the rejected outcome, so never renumber/rename. */
 enum request_error {
         REQUEST_OK = 0,
-        REQUEST_ERR_OVERSIZE,         /* "oversize" */
-        REQUEST_ERR_NOT_JSON,         /* "not_json" (also bad UTF-8, dup keys) */
-        REQUEST_ERR_NOT_OBJECT,       /* "not_object" */
-        REQUEST_ERR_VERSION,          /* "bad_version" */
-        REQUEST_ERR_REQUEST_ID,       /* "bad_request_id" */
-        REQUEST_ERR_TARGETS,          /* "bad_targets" */
+        REQUEST_ERR_OVERSIZE,   /* "oversize" */
+        REQUEST_ERR_NOT_JSON,   /* "not_json" (also bad UTF-8, dup keys) */
+        REQUEST_ERR_NOT_OBJECT, /* "not_object" */
+        REQUEST_ERR_VERSION,    /* "bad_version" */
+        REQUEST_ERR_REQUEST_ID, /* "bad_request_id" */
+        REQUEST_ERR_TARGETS,    /* "bad_targets" */
         REQUEST_ERR_UNKNOWN_PROVIDER, /* "unknown_provider" */
         REQUEST_ERR_UNKNOWN_ACCOUNT,  /* "unknown_account" */
         REQUEST_ERR_BAD_FIELD,        /* "bad_field" (identifier, type, …) */

@@ -28,7 +28,7 @@ int64_t retry_after_ms(const char *value, int64_t now_wall_ms);
  * retry_after_ms < 0 means the response had none; otherwise the delay is
  * at least that. first_ms and now_ms are monotonic. */
 int64_t retry_next_delay(const struct retry_policy *p, int attempts_done,
-                         int64_t first_ms, int64_t now_ms,
-                         int64_t retry_after, uint64_t *rng);
+                         int64_t first_ms, int64_t now_ms, int64_t retry_after,
+                         uint64_t *rng);
 
 #endif
