@@ -979,7 +979,12 @@ int metrics_serve(struct metrics *m, const char *bind, int port, char *errstr,
 {
         struct sockaddr_storage addr;
         const union MHD_DaemonInfo *info;
-        unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD;
+        /* MHD_USE_AUTO: epoll (or poll), not select(). The worker holds one
+         * socket per HTTP call in flight, so past ~1000 of them the probes'
+         * sockets get numbers >= FD_SETSIZE, which select() cannot watch:
+         * /healthz, /readyz and /metrics then stopped answering under load
+         * (found by bench/: no sample at caps >= 2048). */
+        unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
         int ipv6;
 
         if (!m || !bind) {
