@@ -66,7 +66,8 @@ cmake -S . -B "$BUILD_DIR" -DCMAKE_C_COMPILER=clang -DERASURE_FUZZ=ON \
 # scripts/test.sh.
 cmake --build "$BUILD_DIR" --target "${HARNESSES[@]}" -j"$(nproc)" >/dev/null
 
-WORK="$BUILD_DIR/fuzz-run"
+# Absolute, so the reproducer paths printed below work from anywhere.
+WORK="$(cd "$BUILD_DIR" && pwd)/fuzz-run"
 rm -rf "$WORK"
 mkdir -p "$WORK"
 
