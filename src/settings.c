@@ -275,9 +275,12 @@ static int load_topics(struct settings *s, const config_setting_t *root,
                 return -1;
         if (strcmp(s->topic_requests, s->topic_outcomes) == 0 ||
             strcmp(s->topic_requests, s->topic_dead_letter) == 0)
-                return fail(t, errstr, errstr_size,
-                            "topics: the request topic must differ from the "
-                            "outcome and dead-letter topics");
+                return fail(config_setting_get_member(t, "requests")
+                                ? config_setting_get_member(t, "requests")
+                                : t,
+                            errstr, errstr_size,
+                            "topics.requests: must differ from the outcome "
+                            "and dead-letter topics");
         return 0;
 }
 
