@@ -11,6 +11,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "provider.h"
+#include "replay.h"
 #include "request.h"
 #include "settings.h"
 #include "worker.h"
@@ -31,21 +32,28 @@ static void on_signal(int sig)
 
 static void usage(FILE *fp)
 {
-        fputs("usage: erasure-worker [run] -c FILE [options]\n"
-              "       erasure-worker check-config -c FILE\n"
-              "       erasure-worker plan -c FILE [REQUEST_FILE|-]\n"
-              "\n"
-              "  -c, --config FILE     worker configuration (libconfig)\n"
-              "  -b, --brokers LIST    bootstrap.servers (overrides config)\n"
-              "  -X NAME=VALUE         librdkafka property, repeatable\n"
-              "  -l, --log-level L     debug, info, warn, error\n"
-              "      --check-config    same as the check-config command\n"
-              "  -h, --help            this text\n"
-              "\n"
-              "Secrets come from the environment variables the config names.\n"
-              "Exit: 0 ok, 1 runtime failure, 2 usage, 3 bad config,\n"
-              "      4 request rejected (plan).\n",
-              fp);
+        fputs(
+            "usage: erasure-worker [run] -c FILE [options]\n"
+            "       erasure-worker check-config -c FILE\n"
+            "       erasure-worker plan -c FILE [REQUEST_FILE|-]\n"
+            "       erasure-worker replay -c FILE [--code CODE]... [--all] "
+            "[--dry-run]\n"
+            "\n"
+            "  -c, --config FILE     worker configuration (libconfig)\n"
+            "  -b, --brokers LIST    bootstrap.servers (overrides config)\n"
+            "  -X NAME=VALUE         librdkafka property, repeatable\n"
+            "  -l, --log-level L     debug, info, warn, error\n"
+            "      --check-config    same as the check-config command\n"
+            "      --code CODE       replay: dead-letter reason to copy back\n"
+            "                        (repeatable; default retries_exhausted)\n"
+            "      --all             replay: every dead-lettered message\n"
+            "      --dry-run         replay: count only\n"
+            "  -h, --help            this text\n"
+            "\n"
+            "Secrets come from the environment variables the config names.\n"
+            "Exit: 0 ok, 1 runtime failure, 2 usage, 3 bad config,\n"
+            "      4 request rejected (plan).\n",
+            fp);
 }
 
 struct options {
@@ -55,6 +63,10 @@ struct options {
         const char *log_level;
         const char *request_file;
         struct settings_props extra;
+        const char *codes[16];
+        size_t ncodes;
+        int all;
+        int dry_run;
 };
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -64,6 +76,9 @@ static int parse_args(int argc, char **argv, struct options *o)
             {"brokers", required_argument, NULL, 'b'},
             {"log-level", required_argument, NULL, 'l'},
             {"check-config", no_argument, NULL, 'C'},
+            {"code", required_argument, NULL, 'K'},
+            {"all", no_argument, NULL, 'A'},
+            {"dry-run", no_argument, NULL, 'D'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
         o->command = "run";
@@ -88,6 +103,17 @@ static int parse_args(int argc, char **argv, struct options *o)
                         break;
                 case 'C':
                         o->command = "check-config";
+                        break;
+                case 'K':
+                        if (o->ncodes == sizeof(o->codes) / sizeof(o->codes[0]))
+                                return -1;
+                        o->codes[o->ncodes++] = optarg;
+                        break;
+                case 'A':
+                        o->all = 1;
+                        break;
+                case 'D':
+                        o->dry_run = 1;
                         break;
                 case 'X':
                         if (settings_props_add(&o->extra, optarg, err,
@@ -228,6 +254,22 @@ static int cmd_plan(const struct settings *s, const char *file)
         return 0;
 }
 
+static int cmd_replay(const struct settings *s, const struct options *o)
+{
+        struct replay_options ro = {o->codes, o->ncodes, o->all, o->dry_run,
+                                    30000};
+        struct replay_result res;
+        char err[512];
+        if (replay_run(s, &ro, &res, err, sizeof(err))) {
+                log_error(NULL, NULL, "replay: %s", err);
+                return EXIT_RUNTIME;
+        }
+        printf("%s %zu dead-lettered request(s) to %s, skipped %zu\n",
+               o->dry_run ? "would copy" : "copied", res.copied,
+               s->topic_requests, res.skipped);
+        return 0;
+}
+
 static int cmd_run(struct settings *s)
 {
         char err[512];
@@ -271,12 +313,14 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
         }
         int is_run = strcmp(o.command, "run") == 0;
-        if (!is_run && strcmp(o.command, "check-config") != 0 &&
+        int is_replay = strcmp(o.command, "replay") == 0;
+        if (!is_run && !is_replay && strcmp(o.command, "check-config") != 0 &&
             strcmp(o.command, "plan") != 0) {
                 usage(stderr);
                 return EXIT_USAGE;
         }
         char err[1024];
+        /* Only run needs the providers' secrets. */
         struct settings *s = settings_load(o.config, !is_run, err, sizeof(err));
         if (!s) {
                 fprintf(stderr, "erasure-worker: invalid configuration: %s\n",
@@ -289,6 +333,8 @@ int main(int argc, char **argv)
                 register_secrets(s);
                 if (is_run)
                         rc = cmd_run(s);
+                else if (is_replay)
+                        rc = cmd_replay(s, &o);
                 else if (strcmp(o.command, "plan") == 0)
                         rc = cmd_plan(s, o.request_file);
                 else

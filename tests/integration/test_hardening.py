@@ -205,3 +205,34 @@ def test_bad_config_names_file_line_and_setting(workdir):
     r = run_cli("run", "-c", path, env=env)
     assert r.returncode == 3 and "CONVAI_API_KEY" in r.stderr, r.stderr
     assert "accounts" in r.stderr and SECRET_SENTINEL not in r.stderr
+
+
+def test_replay_copies_exhausted_requests_back_once(workdir, provider, mock_kafka):
+    provider.add_fault(provider="avaamo", status=503)
+    w = start_worker(workdir, mock_kafka, provider, limits={"max_attempts": 2},
+                     group="erasure-replay")
+    cfg = os.path.join(workdir, "worker.conf")
+    rid = "r-replay"
+    with Collector(mock_kafka.bootstrap, harness.TOPIC_DLQ) as dlq, \
+            Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
+        produce(mock_kafka.bootstrap, TOPIC_REQUESTS,
+                [single_call_request(rid, "avaamo"), b"garbage"],
+                headers={"traceparent": "00-11111111111111111111111111111111-2222222222222222-01"})
+        dlq.wait_count(2)
+        first = wait_summaries(col, [rid])
+        assert summaries(outcomes_of(first, rid))[0].value["status"] == "failed"
+        provider.clear_faults()  # the vendor is back
+        r = run_cli("replay", "-c", cfg, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert "copied 1 dead-lettered request(s)" in r.stdout and "skipped 1" in r.stdout
+        msgs = col.wait_for(lambda ms: len(summaries(outcomes_of(ms, rid))) == 2,
+                            what="the replayed request's summary")
+        again = run_cli("replay", "-c", cfg, timeout=60)
+    w.terminate()
+    assert again.returncode == 0 and "copied 0" in again.stdout, again.stdout
+    second = summaries(outcomes_of(msgs, rid))[1]
+    assert second.value["status"] == "completed"
+    # Same request, same keys: the replay is the same erasure, not a new one.
+    assert second.value["idempotency_key"] == \
+        summaries(outcomes_of(msgs, rid))[0].value["idempotency_key"]
+    assert second.headers["traceparent"].startswith("00-1111")
