@@ -208,8 +208,11 @@ class Worker:
         e = dict(os.environ)
         e.update(SECRETS)
         e.update(env or {})
+        # ERASURE_WORKER_WRAPPER runs the worker under a tool (valgrind).
+        wrapper = os.environ.get("ERASURE_WORKER_WRAPPER", "").split()
         self.proc = subprocess.Popen(
-            [os.path.join(BUILD_DIR, "erasure-worker"), "run", "-c", config, *args],
+            [*wrapper, os.path.join(BUILD_DIR, "erasure-worker"), "run", "-c", config,
+             *args],
             stdout=self.log, stderr=self.log, env=e)
 
     def alive(self):
