@@ -28,8 +28,7 @@ struct http {
         uint64_t connections;
 };
 
-struct http *http_new(size_t max_connections, char *errstr,
-                      size_t errstr_size)
+struct http *http_new(size_t max_connections, char *errstr, size_t errstr_size)
 {
         static int global_done;
         if (!global_done) {
@@ -135,8 +134,8 @@ static int build_headers(struct http_transfer *t,
         char line[8192];
         for (size_t i = 0; i < call->nheaders; i++) {
                 const struct provider_header *hd = &call->headers[i];
-                int n = snprintf(line, sizeof(line), "%s: %s", hd->name,
-                                 hd->value);
+                int n =
+                    snprintf(line, sizeof(line), "%s: %s", hd->name, hd->value);
                 if (n < 0 || (size_t)n >= sizeof(line))
                         return -1;
                 struct curl_slist *nl = curl_slist_append(t->headers, line);
@@ -194,8 +193,7 @@ static void set_options(struct http_transfer *t,
 struct http_transfer *http_start(struct http *h,
                                  const struct provider_call *call,
                                  const struct provider_limits *limits,
-                                 void *opaque, char *errstr,
-                                 size_t errstr_size)
+                                 void *opaque, char *errstr, size_t errstr_size)
 {
         struct http_transfer *t = calloc(1, sizeof(*t));
         if (!t) {
@@ -268,10 +266,9 @@ static void report(struct http *h, CURLMsg *msg,
         h->connections += (uint64_t)conns;
         res.curl_code = msg->data.result;
         if (msg->data.result == CURLE_OK)
-                curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE,
-                                  &res.status);
-        res.error = t->errbuf[0] ? t->errbuf
-                                 : curl_easy_strerror(msg->data.result);
+                curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &res.status);
+        res.error =
+            t->errbuf[0] ? t->errbuf : curl_easy_strerror(msg->data.result);
         if (msg->data.result == CURLE_OK)
                 res.error = "";
         res.body = t->body ? t->body : "";

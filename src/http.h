@@ -19,18 +19,17 @@ struct http;
 struct http_transfer;
 
 struct http_result {
-        long status;           /* 0: no HTTP response */
-        int curl_code;         /* CURLE_OK or the transport error */
-        const char *error;     /* transport error text, "" if none */
-        const char *body;      /* NUL-terminated, possibly truncated */
+        long status;       /* 0: no HTTP response */
+        int curl_code;     /* CURLE_OK or the transport error */
+        const char *error; /* transport error text, "" if none */
+        const char *body;  /* NUL-terminated, possibly truncated */
         size_t body_len;
         const char *retry_after; /* header value or NULL */
         double total_s;
 };
 
 /* max_connections bounds curl's connection cache. */
-struct http *http_new(size_t max_connections, char *errstr,
-                      size_t errstr_size);
+struct http *http_new(size_t max_connections, char *errstr, size_t errstr_size);
 void http_free(struct http *h); /* aborts unfinished transfers */
 
 /* Starts call; opaque comes back with the result. NULL on error. */
