@@ -240,7 +240,7 @@ static size_t log_utf8_seq(const unsigned char *s, size_t avail)
 
 /* jansson only accepts valid UTF-8; a message quoting a binary body must
  * still be logged, so stray bytes become '?'. */
-static void log_fix_utf8(char *s, size_t n)
+void log_fix_utf8(char *s, size_t n)
 {
         size_t i = 0;
         while (i < n) {
@@ -254,7 +254,7 @@ static void log_fix_utf8(char *s, size_t n)
 }
 
 /* Where to cut at most `max` bytes of s without splitting a character. */
-static size_t log_utf8_cut(const char *s, size_t max)
+size_t log_utf8_cut(const char *s, size_t max)
 {
         size_t n = max;
         while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)

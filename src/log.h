@@ -28,6 +28,13 @@ void log_clear_secrets(void);
 /* Overwrites in place every registered secret found in s. */
 void log_redact(char *s);
 
+/* Replaces in place every byte of s[0..n) that is not part of valid UTF-8
+ * with '?', so text quoting a provider's body can go into JSON. */
+void log_fix_utf8(char *s, size_t n);
+/* The largest length <= max at which s can be cut without splitting a
+ * UTF-8 character. */
+size_t log_utf8_cut(const char *s, size_t max);
+
 void log_emit(enum log_level level, const char *request_id,
               const char *provider, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

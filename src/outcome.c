@@ -80,39 +80,6 @@ void outcome_key(const char *request_id, const char *provider,
         out[OUTCOME_KEY_LEN] = '\0';
 }
 
-/* Length of the valid UTF-8 sequence at s, 0 if there is none. */
-static size_t utf8_seq(const unsigned char *s, size_t avail)
-{
-        size_t need;
-        unsigned int cp;
-
-        if (s[0] < 0x80)
-                return 1;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-                need = 2;
-                cp = s[0] & 0x1f;
-        } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-                need = 3;
-                cp = s[0] & 0x0f;
-        } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-                need = 4;
-                cp = s[0] & 0x07;
-        } else {
-                return 0;
-        }
-        if (need > avail)
-                return 0;
-        for (size_t i = 1; i < need; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return need;
-}
-
 /* The error text as it may go into an event: registered secrets masked (a
  * provider may echo the credential back in an error body), cut at a
  * character boundary, and stray bytes replaced so it is valid UTF-8 for
@@ -127,19 +94,9 @@ static json_t *error_string(const char *error)
         buf[n] = '\0';
         log_redact(buf);
         int cut = n > OUTCOME_ERROR_MAX;
-        if (cut) {
-                n = OUTCOME_ERROR_MAX;
-                while (n > 0 && ((unsigned char)buf[n] & 0xc0) == 0x80)
-                        n--;
-        }
-        for (size_t i = 0; i < n;) {
-                size_t len = utf8_seq((unsigned char *)buf + i, n - i);
-                if (len == 0) {
-                        buf[i] = '?';
-                        len = 1;
-                }
-                i += len;
-        }
+        if (cut)
+                n = log_utf8_cut(buf, OUTCOME_ERROR_MAX);
+        log_fix_utf8(buf, n);
         buf[n] = '\0';
         if (cut)
                 memcpy(buf + n, outcome_ellipsis, sizeof(outcome_ellipsis));
