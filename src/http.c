@@ -1,13 +1,42 @@
-/* http — libcurl multi interface behind a small API. */
+/* http — libcurl multi interface behind a small API.
+ *
+ * Driven by curl_multi_socket_action() over one epoll set rather than by
+ * curl_multi_poll() + curl_multi_perform(), which look at every transfer in
+ * flight on every loop turn; the socket interface also lets several multi
+ * handles share the one wait.
+ *
+ * Transfers are spread over several multi handles ("shards") of at most
+ * HTTP_SHARD_CALLS transfers each. libcurl 7.88 (Debian 12) walks its whole
+ * connection cache whenever a transfer is removed, and a host's
+ * connections to find a free one for each new transfer; each multi handle
+ * has its own cache. With one multi and 8192 calls in flight to one host,
+ * those walks made a call cost about twice the CPU it costs at 512
+ * (bench/README.md); later libcurl no longer walks the cache on removal. At
+ * caps up to HTTP_SHARD_CALLS there is a single shard, as before. */
 #include "http.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "provider.h"
+
+#define HTTP_MAX_EXTRA   8          /* caller's fds in http_wait() */
+#define HTTP_MAX_EVENTS  1024       /* epoll events taken per wait */
+#define HTTP_SHARD_CALLS 256        /* transfers per multi handle, see above */
+#define HTTP_EXTRA_TAG   UINT32_MAX /* epoll tag of the caller's fds */
+#define HTTP_IDLE_MAX    1024       /* idle easy handles kept for reuse */
+/* Download buffer per transfer (CURLOPT_BUFFERSIZE). Deletion responses
+ * are a status line, a few headers and a small JSON body, and curl's 16 KiB
+ * default per transfer dominated the worker's memory at thousands of calls
+ * in flight; a longer response is simply read in more pieces. */
+#define HTTP_BUFFER_SIZE 1024L
 
 struct http_transfer {
         CURL *easy;
@@ -18,15 +47,100 @@ struct http_transfer {
         char retry_after[64];
         int has_retry_after;
         char errbuf[CURL_ERROR_SIZE];
+        struct shard *shard;
         struct http_transfer *prev, *next; /* all live transfers */
 };
 
-struct http {
+/* One multi handle, its connection cache and its timer. */
+struct shard {
+        struct http *h;
         CURLM *multi;
+        uint32_t index;    /* in h->shards; tags its sockets in epfd */
+        int64_t timer_due; /* curl's timer, monotonic ms; -1: none */
+        size_t running;    /* transfers added */
+};
+
+struct http {
+        struct shard *shards;
+        size_t nshards;
         size_t running;
         struct http_transfer *live;
         uint64_t connections;
+        int epfd;                  /* every shard's sockets, caller's fds */
+        int extra[HTTP_MAX_EXTRA]; /* caller's fds registered in epfd */
+        size_t nextra;
+        struct epoll_event events[HTTP_MAX_EVENTS]; /* of the last wait */
+        int nevents;
+        /* Easy handles of finished transfers, reset and kept for the next
+         * ones: creating and destroying one per call cost ~15 % of the
+         * worker's CPU per call (bench/). At most HTTP_IDLE_MAX are kept
+         * (~5 KiB each), enough for the calls one loop turn finishes. */
+        CURL **idle;
+        size_t nidle, idle_cap;
 };
+
+/* epoll data of a socket: its shard's index and the descriptor. */
+static uint64_t tag(uint32_t shard, int fd)
+{
+        return (uint64_t)shard << 32 | (uint32_t)fd;
+}
+
+/* curl tells which events it wants on a socket: mirror that in epfd. */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
+                     void *socketp)
+{
+        struct shard *sh = userp;
+        struct http *h = sh->h;
+        (void)easy;
+        if (what == CURL_POLL_REMOVE) {
+                /* Fails harmlessly if curl closed the socket already. */
+                epoll_ctl(h->epfd, EPOLL_CTL_DEL, s, NULL);
+                return 0;
+        }
+        struct epoll_event ev = {0};
+        ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) |
+                    ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+        ev.data.u64 = tag(sh->index, s);
+        /* socketp marks sockets already added; a closed socket leaves the
+         * set by itself, and its number may come back as a new socket. */
+        int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+        if (epoll_ctl(h->epfd, op, s, &ev) != 0) {
+                op = errno == ENOENT ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+                if (epoll_ctl(h->epfd, op, s, &ev) != 0)
+                        return -1;
+        }
+        if (!socketp)
+                curl_multi_assign(sh->multi, s, sh);
+        return 0;
+}
+
+/* curl's single timer: -1 deletes it, 0 means "call me now". */
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+        struct shard *sh = userp;
+        (void)multi;
+        sh->timer_due = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
+        return 0;
+}
+
+static int shard_init(struct http *h, uint32_t index, long max_connections)
+{
+        struct shard *sh = &h->shards[index];
+        sh->h = h;
+        sh->index = index;
+        sh->timer_due = -1;
+        sh->multi = curl_multi_init();
+        if (!sh->multi)
+                return -1;
+        curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, max_connections);
+        curl_multi_setopt(sh->multi, CURLMOPT_PIPELINING,
+                          (long)CURLPIPE_MULTIPLEX);
+        curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+        curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+        curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+        curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+        return 0;
+}
 
 struct http *http_new(size_t max_connections, char *errstr, size_t errstr_size)
 {
@@ -44,17 +158,59 @@ struct http *http_new(size_t max_connections, char *errstr, size_t errstr_size)
                 snprintf(errstr, errstr_size, "out of memory");
                 return NULL;
         }
-        h->multi = curl_multi_init();
-        if (!h->multi) {
-                free(h);
+        if (!max_connections)
+                max_connections = 64;
+        h->nshards =
+            (max_connections + HTTP_SHARD_CALLS - 1) / HTTP_SHARD_CALLS;
+        h->shards = calloc(h->nshards, sizeof(*h->shards));
+        h->idle_cap =
+            max_connections < HTTP_IDLE_MAX ? max_connections : HTTP_IDLE_MAX;
+        h->idle = calloc(h->idle_cap, sizeof(*h->idle));
+        h->epfd = epoll_create1(EPOLL_CLOEXEC);
+        int ok = h->shards && h->idle && h->epfd >= 0;
+        /* Each shard caches about its share of the connections, with some
+         * room for the transfers not spreading perfectly evenly. */
+        long per_shard =
+            (long)((max_connections + h->nshards - 1) / h->nshards) + 16;
+        for (size_t i = 0; ok && i < h->nshards; i++)
+                ok = shard_init(h, (uint32_t)i, per_shard) == 0;
+        if (!ok) {
+                http_free(h);
                 snprintf(errstr, errstr_size, "curl_multi_init failed");
                 return NULL;
         }
-        curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS,
-                          (long)(max_connections ? max_connections : 64));
-        curl_multi_setopt(h->multi, CURLMOPT_PIPELINING,
-                          (long)CURLPIPE_MULTIPLEX);
         return h;
+}
+
+/* Finished transfers leave their easy handle for the next one. */
+static void easy_put_back(struct http *h, CURL *e)
+{
+        if (!e)
+                return;
+        if (h->nidle < h->idle_cap) {
+                /* Back to the state of curl_easy_init(); connections stay
+                 * in the multi's cache either way. */
+                curl_easy_reset(e);
+                h->idle[h->nidle++] = e;
+        } else {
+                curl_easy_cleanup(e);
+        }
+}
+
+static CURL *easy_get(struct http *h)
+{
+        return h->nidle > 0 ? h->idle[--h->nidle] : curl_easy_init();
+}
+
+/* The shard with the fewest transfers: the most likely to have a free
+ * connection, and the shortest walks. */
+static struct shard *shard_pick(struct http *h)
+{
+        struct shard *best = &h->shards[0];
+        for (size_t i = 1; i < h->nshards && best->running > 0; i++)
+                if (h->shards[i].running < best->running)
+                        best = &h->shards[i];
+        return best;
 }
 
 static void transfer_free(struct http *h, struct http_transfer *t)
@@ -65,8 +221,9 @@ static void transfer_free(struct http *h, struct http_transfer *t)
                 h->live = t->next;
         if (t->next)
                 t->next->prev = t->prev;
-        curl_multi_remove_handle(h->multi, t->easy);
-        curl_easy_cleanup(t->easy);
+        curl_multi_remove_handle(t->shard->multi, t->easy);
+        t->shard->running--;
+        easy_put_back(h, t->easy);
         curl_slist_free_all(t->headers);
         free(t->body);
         free(t);
@@ -78,7 +235,15 @@ void http_free(struct http *h)
                 return;
         while (h->live)
                 transfer_free(h, h->live);
-        curl_multi_cleanup(h->multi);
+        while (h->nidle > 0)
+                curl_easy_cleanup(h->idle[--h->nidle]);
+        free(h->idle);
+        for (size_t i = 0; h->shards && i < h->nshards; i++)
+                if (h->shards[i].multi)
+                        curl_multi_cleanup(h->shards[i].multi);
+        free(h->shards);
+        if (h->epfd >= 0)
+                close(h->epfd);
         free(h);
 }
 
@@ -188,6 +353,7 @@ static void set_options(struct http_transfer *t,
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
         curl_easy_setopt(e, CURLOPT_PRIVATE, t);
         curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(e, CURLOPT_BUFFERSIZE, HTTP_BUFFER_SIZE);
 }
 
 struct http_transfer *http_start(struct http *h,
@@ -201,19 +367,20 @@ struct http_transfer *http_start(struct http *h,
                 return NULL;
         }
         t->opaque = opaque;
-        t->easy = curl_easy_init();
+        t->easy = easy_get(h);
         if (!t->easy || build_headers(t, call) != 0) {
                 snprintf(errstr, errstr_size, "cannot prepare transfer");
                 curl_slist_free_all(t->headers);
-                curl_easy_cleanup(t->easy);
+                easy_put_back(h, t->easy);
                 free(t);
                 return NULL;
         }
         set_options(t, call, limits);
-        if (curl_multi_add_handle(h->multi, t->easy) != CURLM_OK) {
+        t->shard = shard_pick(h);
+        if (curl_multi_add_handle(t->shard->multi, t->easy) != CURLM_OK) {
                 snprintf(errstr, errstr_size, "curl_multi_add_handle failed");
                 curl_slist_free_all(t->headers);
-                curl_easy_cleanup(t->easy);
+                easy_put_back(h, t->easy);
                 free(t);
                 return NULL;
         }
@@ -222,6 +389,7 @@ struct http_transfer *http_start(struct http *h,
                 h->live->prev = t;
         h->live = t;
         h->running++;
+        t->shard->running++;
         return t;
 }
 
@@ -233,25 +401,43 @@ void http_cancel(struct http *h, struct http_transfer *t)
         transfer_free(h, t);
 }
 
-int http_wait(struct http *h, const int *fds, size_t nfds, int timeout_ms)
+static int is_extra(const struct http *h, int fd)
 {
-        struct curl_waitfd extra[8];
-        if (nfds > 8)
-                nfds = 8;
-        for (size_t i = 0; i < nfds; i++) {
-                extra[i].fd = fds[i];
-                extra[i].events = CURL_WAIT_POLLIN;
-                extra[i].revents = 0;
-        }
-        int numfds = 0;
-        CURLMcode rc = curl_multi_poll(h->multi, extra, (unsigned)nfds,
-                                       timeout_ms, &numfds);
-        return rc == CURLM_OK ? 0 : -1;
+        for (size_t i = 0; i < h->nextra; i++)
+                if (h->extra[i] == fd)
+                        return 1;
+        return 0;
 }
 
-void http_wakeup(struct http *h)
+int http_wait(struct http *h, const int *fds, size_t nfds, int timeout_ms)
 {
-        curl_multi_wakeup(h->multi);
+        /* The caller's fds (the same few on every call) join the set once,
+         * level-triggered: the caller drains them after each wait. */
+        for (size_t i = 0; i < nfds; i++) {
+                if (fds[i] < 0 || is_extra(h, fds[i]) ||
+                    h->nextra == HTTP_MAX_EXTRA)
+                        continue;
+                struct epoll_event ev = {0};
+                ev.events = EPOLLIN;
+                ev.data.u64 = tag(HTTP_EXTRA_TAG, fds[i]);
+                if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fds[i], &ev) == 0 ||
+                    errno == EEXIST)
+                        h->extra[h->nextra++] = fds[i];
+        }
+        int64_t now = clock_mono_ms();
+        for (size_t i = 0; i < h->nshards; i++) {
+                if (h->shards[i].timer_due < 0)
+                        continue;
+                int64_t left = h->shards[i].timer_due - now;
+                if (timeout_ms < 0 || left < timeout_ms)
+                        timeout_ms = left > 0 ? (int)left : 0;
+        }
+        int n;
+        do {
+                n = epoll_wait(h->epfd, h->events, HTTP_MAX_EVENTS, timeout_ms);
+        } while (n < 0 && errno == EINTR && (timeout_ms = 0, 1));
+        h->nevents = n > 0 ? n : 0;
+        return n < 0 ? -1 : 0;
 }
 
 static void report(struct http *h, CURLMsg *msg,
@@ -281,21 +467,53 @@ static void report(struct http *h, CURLMsg *msg,
         transfer_free(h, t);
 }
 
+static void shard_collect(struct shard *sh,
+                          void (*done)(void *, void *,
+                                       const struct http_result *),
+                          void *arg)
+{
+        CURLMsg *msg;
+        int left = 0;
+        for (;;) {
+                msg = curl_multi_info_read(sh->multi, &left);
+                if (!msg)
+                        break;
+                if (msg->msg == CURLMSG_DONE)
+                        report(sh->h, msg, done, arg);
+        }
+}
+
 void http_collect(struct http *h,
                   void (*done)(void *arg, void *opaque,
                                const struct http_result *res),
                   void *arg)
 {
         int still = 0;
-        curl_multi_perform(h->multi, &still);
-        CURLMsg *msg;
-        int left = 0;
-        for (;;) {
-                msg = curl_multi_info_read(h->multi, &left);
-                if (!msg)
-                        break;
-                if (msg->msg == CURLMSG_DONE)
-                        report(h, msg, done, arg);
+        for (int i = 0; i < h->nevents; i++) {
+                const struct epoll_event *ev = &h->events[i];
+                uint32_t shard = (uint32_t)(ev->data.u64 >> 32);
+                if (shard == HTTP_EXTRA_TAG || shard >= h->nshards)
+                        continue;
+                int mask =
+                    ((ev->events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+                    ((ev->events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                    ((ev->events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR
+                                                          : 0);
+                curl_multi_socket_action(h->shards[shard].multi,
+                                         (int)(uint32_t)ev->data.u64, mask,
+                                         &still);
+        }
+        h->nevents = 0;
+        int64_t now = clock_mono_ms();
+        for (size_t i = 0; i < h->nshards; i++) {
+                struct shard *sh = &h->shards[i];
+                /* Timeouts, and transfers just added (a 0 ms timer). */
+                if (sh->timer_due >= 0 && now >= sh->timer_due) {
+                        sh->timer_due = -1;
+                        curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT,
+                                                 0, &still);
+                }
+                shard_collect(sh, done, arg);
         }
 }
 

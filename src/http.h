@@ -41,10 +41,10 @@ struct http_transfer *http_start(struct http *h,
 /* Aborts a transfer; its result is never reported. */
 void http_cancel(struct http *h, struct http_transfer *t);
 
-/* Blocks until curl or one of fds (readable) has work, or timeout_ms. */
+/* Blocks until curl or one of fds (readable) has work, or timeout_ms
+ * (negative: no limit but curl's own timers). Not thread-safe: the loop
+ * that calls it owns h. */
 int http_wait(struct http *h, const int *fds, size_t nfds, int timeout_ms);
-/* Wakes a thread blocked in http_wait() (safe from other threads). */
-void http_wakeup(struct http *h);
 /* Drives transfers; then calls done() once per finished transfer. The
  * result is only valid during the callback. */
 void http_collect(struct http *h,
