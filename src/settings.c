@@ -23,6 +23,7 @@ static const char *const topic_keys[] = {"requests", "outcomes", "dead_letter",
 static const char *const worker_keys[] = {"max_requests_in_flight",
                                           "max_calls_in_flight",
                                           "max_calls_per_request",
+                                          "max_calls_planned",
                                           "max_message_bytes",
                                           "max_targets",
                                           "drain_timeout_ms",
@@ -216,6 +217,7 @@ static void set_defaults(struct settings *s)
         s->max_requests_in_flight = 1000;
         s->max_calls_in_flight = 512;
         s->max_calls_per_request = 10000;
+        s->max_calls_planned = 50000;
         request_limits_default(&s->request_limits);
         s->drain_timeout_ms = 25000;
         s->rebalance_grace_ms = 10000;
@@ -306,6 +308,7 @@ static int load_worker(struct settings *s, const config_setting_t *root,
         INT_FIELD("max_calls_in_flight", 1, 100000, s->max_calls_in_flight);
         INT_FIELD("max_calls_per_request", 1, 1000000,
                   s->max_calls_per_request);
+        INT_FIELD("max_calls_planned", 1, 10000000, s->max_calls_planned);
         INT_FIELD("max_message_bytes", 64, 100 * 1024 * 1024,
                   s->request_limits.max_bytes);
         INT_FIELD("max_targets", 1, 10000, s->request_limits.max_targets);

@@ -32,6 +32,10 @@ struct settings {
         size_t max_requests_in_flight; /* pause partitions at this many */
         size_t max_calls_in_flight;    /* HTTP transfers at once */
         size_t max_calls_per_request;
+        /* Pause partitions when this many planned calls are unfinished:
+         * each holds its URL, headers and body, so requests in flight
+         * alone do not bound memory when requests are large. */
+        size_t max_calls_planned;
         struct request_limits request_limits;
         int64_t drain_timeout_ms;   /* SIGTERM: finish in-flight work */
         int64_t rebalance_grace_ms; /* revoke: finish in-flight work */

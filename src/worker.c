@@ -96,6 +96,7 @@ struct worker {
         struct job *jobs;
         size_t njobs; /* not abandoned */
         size_t calls_running;
+        size_t calls_planned; /* of jobs not abandoned, not final yet */
         struct call **heap;
         size_t heap_len, heap_cap;
         int stop_pipe[2];
@@ -431,6 +432,7 @@ static void call_finalize(struct worker *w, struct call *c,
         const struct provider_call *pc = c->pc;
         c->final = 1;
         j->calls_open--;
+        w->calls_planned--;
         j->counts[st]++;
         if (st == OUTCOME_FAILED && retryable)
                 j->exhausted = 1;
@@ -700,6 +702,7 @@ static int plan_calls(struct worker *w, struct job *j)
         if (!j->calls)
                 return -1;
         j->calls_open = j->plan.ncalls;
+        w->calls_planned += j->plan.ncalls;
         for (size_t i = 0; i < j->plan.ncalls; i++) {
                 struct call *c = &j->calls[i];
                 c->job = j;
@@ -787,6 +790,7 @@ static void job_abandon(struct worker *w, struct job *j)
         if (!j->abandoned) {
                 j->abandoned = 1;
                 w->njobs--;
+                w->calls_planned -= j->calls_open;
         }
         maybe_done(w, j);
 }
@@ -877,13 +881,22 @@ static int wait_ms(struct worker *w, int consume, int64_t now)
         return until > now ? (int)(until - now) : 0;
 }
 
+/* Whether requests or planned calls in flight reach fraction of their caps. */
+static int at_caps(const struct worker *w, double fraction)
+{
+        const struct settings *s = w->s;
+        return (double)w->njobs >=
+                   (double)s->max_requests_in_flight * fraction ||
+               (double)w->calls_planned >=
+                   (double)s->max_calls_planned * fraction;
+}
+
 static void flow_control(struct worker *w)
 {
-        size_t cap = w->s->max_requests_in_flight;
-        if (!kafka_paused(w->kafka) && w->njobs >= cap)
+        if (!kafka_paused(w->kafka) && at_caps(w, 1.0))
                 kafka_set_paused(w->kafka, 1);
         else if (kafka_paused(w->kafka) && !w->stopping &&
-                 (double)w->njobs < (double)cap * RESUME_FRACTION)
+                 !at_caps(w, RESUME_FRACTION))
                 kafka_set_paused(w->kafka, 0);
 }
 

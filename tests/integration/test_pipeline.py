@@ -420,3 +420,38 @@ def test_backpressure_bounds_requests_in_flight(workdir, provider, mock_kafka):
     seen = sorted(c["ts_ms"] for c in provider_calls(provider, "convai"))
     assert len(seen) == 40
     assert seen[-1] - seen[0] >= 9 * 200 - 50
+
+
+def max_overlap(calls):
+    """Most calls the provider server was answering at the same time."""
+    edges = sorted([(c["received_ms"], 1) for c in calls] +
+                   [(c["ts_ms"], -1) for c in calls])  # ends sort first
+    level = peak = 0
+    for _, step in edges:
+        level += step
+        peak = max(peak, level)
+    return peak
+
+
+def test_backpressure_bounds_planned_calls(workdir, provider, mock_kafka):
+    # Few requests, many calls each: the request cap alone would let all
+    # 80 calls run at once; the planned-call cap must pause the partitions.
+    provider.add_fault(provider="vectara", latency_ms=200)
+    w = start_worker(workdir, mock_kafka, provider, group="erasure-bpc",
+                     worker={"max_calls_planned": 6},
+                     account_limits={"vectara": {"concurrency": 64}})
+    ids = [f"r-bpc{i}" for i in range(20)]
+    with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
+        produce(mock_kafka.bootstrap, TOPIC_REQUESTS, [
+            request(rid, {"provider": "vectara", "agent_id": "agt_p",
+                          "session_ids": [f"ase_{i}_{k}" for k in range(4)]})
+            for i, rid in enumerate(ids)])
+        msgs = wait_summaries(col, ids, timeout=60)
+    w.terminate()
+    calls = provider_calls(provider, "vectara")
+    assert len(calls) == 80
+    assert all(summaries(outcomes_of(msgs, rid))[0].value["status"] == "completed"
+               for rid in ids)
+    # Pause at >= 6 planned, resume below 90 % of it (<= 5), then one more
+    # request of 4 calls can arrive: never more than 9 calls at once.
+    assert 4 <= max_overlap(calls) <= 9, max_overlap(calls)
