@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# bench/run.sh — the erasure-worker benchmark in one command.
+#
+#   bench/run.sh [--smoke] [-n N] [--mix ...] [--latencies 0,20,100]
+#                [--caps 64,512,2048,8192] [--no-build] [...]
+#   bench/run.sh --help            all flags (bench/bench.py)
+#
+# Installs wrk and gnuplot when missing (apt, via sudo when not root),
+# builds into $BUILD_DIR (default build/, RelWithDebInfo) unless --no-build,
+# raises the open-file limit (thousands of loopback connections), then runs
+# bench/bench.py with Debian's python3. Results: the table on stdout,
+# $BUILD_DIR/bench/results.csv, results.json and throughput.png
+# ($BUILD_DIR/bench/smoke/ for --smoke). See bench/README.md.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+cd "$ROOT"
+
+BUILD_DIR="${BUILD_DIR:-${ERASURE_BUILD_DIR:-build}}"
+build=1
+args=()
+for a in "$@"; do
+	case "$a" in
+	--no-build) build=0 ;;
+	-h | --help)
+		exec /usr/bin/python3 "$HERE/bench.py" --help
+		;;
+	*) args+=("$a") ;;
+	esac
+done
+
+# Tools: wrk (HTTP limit) and gnuplot (plot), from Debian. python3 and the
+# Kafka client come with the test dependencies (scripts/install-deps.sh).
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v gnuplot >/dev/null 2>&1 || missing+=(gnuplot-nox)
+[ -x /usr/bin/python3 ] || missing+=(python3)
+/usr/bin/python3 -c 'import confluent_kafka' 2>/dev/null || missing+=(python3-confluent-kafka)
+if [ "${#missing[@]}" -gt 0 ]; then
+	sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	echo "bench: installing ${missing[*]}" >&2
+	$sudo apt-get update -qq >&2
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+		--no-install-recommends "${missing[@]}" >&2
+fi
+
+if [ "$build" = 1 ]; then
+	BUILD_DIR="$BUILD_DIR" scripts/build.sh >/dev/null
+fi
+BUILD_DIR="$(cd "$BUILD_DIR" && pwd)"
+
+# One descriptor per connection on both ends of up to 10 000 loopback
+# connections, plus Kafka's: ask for 65536, settle for the hard limit.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+export ERASURE_SOURCE_DIR="$ROOT" ERASURE_BUILD_DIR="$BUILD_DIR"
+exec /usr/bin/python3 "$HERE/bench.py" --build-dir "$BUILD_DIR" "${args[@]}"
