@@ -59,13 +59,13 @@ static int limit_apply(struct loader *ld, const config_setting_t *s,
         int rc;
 
         if (sp->kind == LIMIT_DOUBLE) {
-                rc = provider_get_double(ld, s, sp->name, sp->lo, sp->hi, &d);
+                rc = confread_double(&ld->cr, s, sp->name, sp->lo, sp->hi, &d);
                 if (rc > 0)
                         memcpy(field, &d, sizeof(d));
                 return rc;
         }
-        rc = provider_get_int64(ld, s, sp->name, (long long)sp->lo,
-                                (long long)sp->hi, &v);
+        rc = confread_int64(&ld->cr, s, sp->name, (long long)sp->lo,
+                            (long long)sp->hi, &v);
         if (rc <= 0)
                 return rc;
         if (sp->kind == LIMIT_INT) {
@@ -90,15 +90,15 @@ static int load_limits(struct loader *ld, const config_setting_t *s,
         for (size_t i = 0; i < NLIMITS; i++)
                 keys[i] = limit_specs[i].name;
         keys[NLIMITS] = NULL;
-        if (provider_check_keys(ld, ls, keys) != 0)
+        if (confread_check_keys(&ld->cr, ls, keys) != 0)
                 return -1;
         for (size_t i = 0; i < NLIMITS; i++) {
                 if (limit_apply(ld, ls, &limit_specs[i], l) < 0)
                         return -1;
         }
         if (l->backoff_max_ms < l->backoff_base_ms)
-                return provider_fail(
-                    ld, ls, NULL,
+                return confread_fail(
+                    &ld->cr, ls, NULL,
                     "backoff_max_ms (%lld) is below backoff_base_ms "
                     "(%lld)",
                     (long long)l->backoff_max_ms,
@@ -114,7 +114,7 @@ static int load_account_defaults(struct loader *ld, const config_t *cfg,
         limits_builtin(l);
         if (!ds)
                 return 0;
-        if (provider_check_keys(ld, ds, keys) != 0)
+        if (confread_check_keys(&ld->cr, ds, keys) != 0)
                 return -1;
         return load_limits(ld, ds, l);
 }
@@ -155,29 +155,31 @@ static int load_account_vars(struct loader *ld, const config_setting_t *s,
 {
         const config_setting_t *vs = config_setting_get_member(s, "vars");
         if (vs && !config_setting_is_group(vs))
-                return provider_fail(ld, vs, NULL,
+                return confread_fail(&ld->cr, vs, NULL,
                                      "must be a group { NAME = \"...\"; }");
         for (int i = 0; vs && i < config_setting_length(vs); i++) {
                 const config_setting_t *e = config_setting_get_elem(vs, i);
                 long k = provider_find_var(d, config_setting_name(e));
                 if (k < 0)
-                        return provider_fail(ld, e, NULL,
+                        return confread_fail(&ld->cr, e, NULL,
                                              "provider %s has no such variable",
                                              d->name);
                 if (config_setting_type(e) != CONFIG_TYPE_STRING)
-                        return provider_fail(ld, e, NULL, "must be a string");
+                        return confread_fail(&ld->cr, e, NULL,
+                                             "must be a string");
                 const char *v = config_setting_get_string(e);
                 if (has_ctl(v, strlen(v)))
-                        return provider_fail(ld, e, NULL,
+                        return confread_fail(&ld->cr, e, NULL,
                                              "contains a control character");
                 if (!v[0] || strlen(v) > VAR_MAX_LENGTH ||
                     !all_chars(v, is_var_char))
-                        return provider_fail(ld, e, NULL,
+                        return confread_fail(&ld->cr, e, NULL,
                                              "must be 1..%d of [A-Za-z0-9._-]",
                                              VAR_MAX_LENGTH);
                 if (d->vars[k].has_re &&
                     regexec(&d->vars[k].re, v, 0, NULL, 0) != 0)
-                        return provider_fail(ld, e, NULL, "does not match %s",
+                        return confread_fail(&ld->cr, e, NULL,
+                                             "does not match %s",
                                              d->vars[k].pattern);
                 vals[k] = v;
         }
@@ -187,7 +189,7 @@ static int load_account_vars(struct loader *ld, const config_setting_t *s,
                         continue;
                 snprintf(child, sizeof(child), "%s%s", vs ? "" : "vars.",
                          d->vars[k].name);
-                return provider_fail(ld, vs ? vs : s, child, "missing");
+                return confread_fail(&ld->cr, vs ? vs : s, child, "missing");
         }
         return 0;
 }
@@ -211,23 +213,25 @@ static int check_base_url(struct loader *ld, const config_setting_t *s,
         else if (strncmp(url, "http://", 7) == 0 && allow_http)
                 rest = url + 7;
         else if (strncmp(url, "http://", 7) == 0)
-                return provider_fail(ld, s, NULL,
+                return confread_fail(&ld->cr, s, NULL,
                                      "plain http:// is refused for %s (set "
                                      "allow_plain_http = true, tests only)",
                                      acct);
         else
-                return provider_fail(ld, s, NULL, "must start with https://");
+                return confread_fail(&ld->cr, s, NULL,
+                                     "must start with https://");
         if (rest[0] == '\0' || rest[0] == '/')
-                return provider_fail(ld, s, NULL, "has no host");
+                return confread_fail(&ld->cr, s, NULL, "has no host");
         for (const char *p = url; *p; p++) {
                 unsigned char c = (unsigned char)*p;
                 if (is_ctl(c) || c == ' ' || c >= 0x80 ||
                     strchr("\"<>\\^`{|}?#", c))
-                        return provider_fail(
-                            ld, s, NULL, "character 0x%02X is not allowed", c);
+                        return confread_fail(&ld->cr, s, NULL,
+                                             "character 0x%02X is not allowed",
+                                             c);
         }
         if (url[strlen(url) - 1] == '/')
-                return provider_fail(ld, s, NULL, "must not end with /");
+                return confread_fail(&ld->cr, s, NULL, "must not end with /");
         return 0;
 }
 
@@ -242,10 +246,10 @@ static int load_base_url(struct loader *ld, const config_setting_t *s,
         int allow_http = 0;
         char where[64];
 
-        if (provider_get_bool(ld, s, "allow_plain_http", &allow_http) < 0)
+        if (confread_bool(&ld->cr, s, "allow_plain_http", &allow_http) < 0)
                 return -1;
         if (us) {
-                if (provider_need_string(ld, s, "base_url", &src) < 0 ||
+                if (confread_need_string(&ld->cr, s, "base_url", &src) < 0 ||
                     provider_tmpl_parse(ld, us, src, provider_find_var, d,
                                         &own) != 0) {
                         provider_tmpl_free(&own);
@@ -256,8 +260,8 @@ static int load_base_url(struct loader *ld, const config_setting_t *s,
         acct->base_url = render_vars(t, vals, URL_MAX / 2);
         provider_tmpl_free(&own);
         if (!acct->base_url)
-                return provider_fail(ld, us ? us : s, NULL, "too long");
-        provider_setting_path(s, where, sizeof(where));
+                return confread_fail(&ld->cr, us ? us : s, NULL, "too long");
+        confread_path(s, where, sizeof(where));
         return check_base_url(ld, us ? us : d->base_url_setting, acct->base_url,
                               allow_http, where);
 }
@@ -266,7 +270,7 @@ static int pick_scheme(struct loader *ld, const config_setting_t *s,
                        const struct provider_def *d, const struct scheme **out)
 {
         const char *name = NULL;
-        int rc = provider_get_string(ld, s, "auth", &name);
+        int rc = confread_string(&ld->cr, s, "auth", &name);
         *out = NULL;
         if (rc < 0)
                 return -1;
@@ -280,8 +284,8 @@ static int pick_scheme(struct loader *ld, const config_setting_t *s,
                         return 0;
                 }
         }
-        return provider_fail(ld, config_setting_get_member(s, "auth"), NULL,
-                             "provider %s has no auth scheme %s", d->name,
+        return confread_fail(&ld->cr, config_setting_get_member(s, "auth"),
+                             NULL, "provider %s has no auth scheme %s", d->name,
                              name);
 }
 
@@ -314,18 +318,20 @@ static int check_secrets_group(struct loader *ld, const config_setting_t *ss,
         if (!ss)
                 return 0;
         if (!config_setting_is_group(ss))
-                return provider_fail(ld, ss, NULL,
+                return confread_fail(&ld->cr, ss, NULL,
                                      "must be a group { SLOT = \"ENV_VAR\"; }");
         for (int i = 0; i < config_setting_length(ss); i++) {
                 const config_setting_t *e = config_setting_get_elem(ss, i);
                 if (!slot_is_declared(d, config_setting_name(e)))
-                        return provider_fail(
-                            ld, e, NULL, "provider %s has no secret slot %s",
-                            d->name, config_setting_name(e));
+                        return confread_fail(
+                            &ld->cr, e, NULL,
+                            "provider %s has no secret slot %s", d->name,
+                            config_setting_name(e));
                 if (config_setting_type(e) != CONFIG_TYPE_STRING ||
                     !env_name_ok(config_setting_get_string(e)))
-                        return provider_fail(
-                            ld, e, NULL, "must name an environment variable");
+                        return confread_fail(
+                            &ld->cr, e, NULL,
+                            "must name an environment variable");
         }
         return 0;
 }
@@ -342,7 +348,7 @@ static int read_secret(struct loader *ld, const config_setting_t *s,
         if (!e) {
                 snprintf(child, sizeof(child), "%s%s", ss ? "" : "secrets.",
                          h->secret);
-                return provider_fail(ld, ss ? ss : s, child,
+                return confread_fail(&ld->cr, ss ? ss : s, child,
                                      "missing (auth scheme %s needs it)",
                                      scheme);
         }
@@ -350,20 +356,21 @@ static int read_secret(struct loader *ld, const config_setting_t *s,
         const char *v = getenv(var);
         if (!v || !v[0]) {
                 if (!ld->allow_missing_secrets)
-                        return provider_fail(
-                            ld, e, NULL, "environment variable %s is not set",
-                            var);
+                        return confread_fail(
+                            &ld->cr, e, NULL,
+                            "environment variable %s is not set", var);
                 *out = NULL;
                 return 0;
         }
         if (has_ctl(v, strlen(v)))
-                return provider_fail(
-                    ld, e, NULL,
+                return confread_fail(
+                    &ld->cr, e, NULL,
                     "environment variable %s contains a control "
                     "character",
                     var);
         *out = v;
-        return add_secret(ld->reg, v) == 0 ? 0 : provider_fail_nomem(ld, e);
+        return add_secret(ld->reg, v) == 0 ? 0
+                                           : confread_fail_nomem(&ld->cr, e);
 }
 
 static int build_auth_header(struct loader *ld, const config_setting_t *s,
@@ -375,7 +382,7 @@ static int build_auth_header(struct loader *ld, const config_setting_t *s,
 
         out->name = strdup(h->name);
         if (!out->name)
-                return provider_fail_nomem(ld, s);
+                return confread_fail_nomem(&ld->cr, s);
         provider_sb_init(&b, 8000);
         if (h->secret) {
                 out->secret = 1;
@@ -393,12 +400,12 @@ static int build_auth_header(struct loader *ld, const config_setting_t *s,
         }
         out->value = provider_sb_take(&b);
         if (!out->value)
-                return provider_fail(ld, h->where, NULL,
+                return confread_fail(&ld->cr, h->where, NULL,
                                      "header value too long");
         /* Each part was checked already; this guards the whole line. */
         if (has_ctl(out->value, strlen(out->value)))
-                return provider_fail(
-                    ld, h->where, NULL,
+                return confread_fail(
+                    &ld->cr, h->where, NULL,
                     "header value contains a control character");
         return 0;
 }
@@ -417,7 +424,7 @@ static int load_auth_headers(struct loader *ld, const config_setting_t *s,
                 return 0;
         acct->headers = alloc_array(sc->n, sizeof(*acct->headers));
         if (!acct->headers)
-                return provider_fail_nomem(ld, s);
+                return confread_fail_nomem(&ld->cr, s);
         for (size_t i = 0; i < sc->n; i++) {
                 acct->nheaders = i + 1;
                 if (build_auth_header(ld, s, sc->name, &sc->headers[i], vals,
@@ -431,16 +438,16 @@ static int load_account_tls(struct loader *ld, const config_setting_t *s,
                             struct provider_account *acct)
 {
         const char *ca = NULL;
-        if (provider_get_bool(ld, s, "tls_verify", &acct->limits.tls_verify) <
+        if (confread_bool(&ld->cr, s, "tls_verify", &acct->limits.tls_verify) <
             0)
                 return -1;
-        int rc = provider_get_string(ld, s, "ca_file", &ca);
+        int rc = confread_string(&ld->cr, s, "ca_file", &ca);
         if (rc <= 0)
                 return rc;
         const config_setting_t *cs = config_setting_get_member(s, "ca_file");
         if (!ca[0])
-                return provider_fail(ld, cs, NULL, "must not be empty");
-        if (provider_dup_into(ld, cs, ca, &acct->ca_file) != 0)
+                return confread_fail(&ld->cr, cs, NULL, "must not be empty");
+        if (confread_strdup(&ld->cr, cs, ca, &acct->ca_file) != 0)
                 return -1;
         acct->limits.ca_file = acct->ca_file;
         return 0;
@@ -457,28 +464,28 @@ static int load_account_identity(struct loader *ld, const config_setting_t *s,
         const char *prov, *name = "default";
         const struct provider_registry *reg = ld->reg;
 
-        if (provider_check_keys(ld, s, keys) != 0 ||
-            provider_need_string(ld, s, "provider", &prov) < 0)
+        if (confread_check_keys(&ld->cr, s, keys) != 0 ||
+            confread_need_string(&ld->cr, s, "provider", &prov) < 0)
                 return -1;
         acct->def = provider_find_def(reg, prov);
         if (!acct->def)
-                return provider_fail(ld,
+                return confread_fail(&ld->cr,
                                      config_setting_get_member(s, "provider"),
                                      NULL, "no provider %s is defined", prov);
-        if (provider_get_string(ld, s, "name", &name) < 0)
+        if (confread_string(&ld->cr, s, "name", &name) < 0)
                 return -1;
         const config_setting_t *ns = config_setting_get_member(s, "name");
         if (!name[0] || !all_chars(name, is_var_char) || strlen(name) > 64)
-                return provider_fail(ld, ns, NULL,
+                return confread_fail(&ld->cr, ns, NULL,
                                      "must be 1..64 of [A-Za-z0-9._-]");
         for (size_t i = 0; i < acct->index; i++) {
                 const struct provider_account *o = &reg->accounts[i];
                 if (o->def == acct->def && strcmp(o->name, name) == 0)
-                        return provider_fail(
-                            ld, ns ? ns : s, NULL,
+                        return confread_fail(
+                            &ld->cr, ns ? ns : s, NULL,
                             "duplicate account %s for provider %s", name, prov);
         }
-        return provider_dup_into(ld, s, name, &acct->name);
+        return confread_strdup(&ld->cr, s, name, &acct->name);
 }
 
 static int load_account(struct loader *ld, const config_setting_t *s,
@@ -489,13 +496,13 @@ static int load_account(struct loader *ld, const config_setting_t *s,
         int rc;
 
         if (!config_setting_is_group(s))
-                return provider_fail(ld, s, NULL,
+                return confread_fail(&ld->cr, s, NULL,
                                      "must be a group { provider = ...; }");
         if (load_account_identity(ld, s, acct) != 0)
                 return -1;
         vals = alloc_array(acct->def->nvars, sizeof(*vals));
         if (!vals)
-                return provider_fail_nomem(ld, s);
+                return confread_fail_nomem(&ld->cr, s);
         acct->limits = *defaults;
         acct->limits.ca_file = NULL;
         rc = load_account_vars(ld, s, acct->def, vals);
@@ -534,12 +541,12 @@ int provider_load_accounts(struct loader *ld, const config_t *cfg)
         if (!as)
                 return 0;
         if (!config_setting_is_list(as))
-                return provider_fail(ld, as, NULL,
+                return confread_fail(&ld->cr, as, NULL,
                                      "must be a list ( { ... }, ... )");
         size_t n = (size_t)config_setting_length(as);
         reg->accounts = alloc_array(n, sizeof(*reg->accounts));
         if (!reg->accounts)
-                return provider_fail_nomem(ld, as);
+                return confread_fail_nomem(&ld->cr, as);
         for (size_t i = 0; i < n; i++) {
                 reg->naccounts = i + 1;
                 reg->accounts[i].index = i;

@@ -35,10 +35,10 @@ int provider_tmpl_parse(struct loader *ld, const config_setting_t *s,
         memset(t, 0, sizeof(*t));
         t->v = alloc_array(len + 1, sizeof(*t->v));
         if (!t->v)
-                return provider_fail_nomem(ld, s);
+                return confread_fail_nomem(&ld->cr, s);
         while (*p) {
                 if (*p == '}')
-                        return provider_fail(ld, s, NULL,
+                        return confread_fail(&ld->cr, s, NULL,
                                              "unbalanced } in template");
                 if (*p != '{') {
                         p++;
@@ -47,21 +47,21 @@ int provider_tmpl_parse(struct loader *ld, const config_setting_t *s,
                 const char *end = strchr(p + 1, '}');
                 const char *open = strchr(p + 1, '{');
                 if (!end || (open && open < end))
-                        return provider_fail(ld, s, NULL,
+                        return confread_fail(&ld->cr, s, NULL,
                                              "unbalanced { in template");
                 char name[NAME_MAX_LEN + 1];
                 size_t n = (size_t)(end - p - 1);
                 if (n == 0 || n > NAME_MAX_LEN)
-                        return provider_fail(ld, s, NULL,
+                        return confread_fail(&ld->cr, s, NULL,
                                              "bad placeholder name");
                 memcpy(name, p + 1, n);
                 name[n] = '\0';
                 long ref = find(ctx, name);
                 if (ref < 0)
-                        return provider_fail(ld, s, NULL,
+                        return confread_fail(&ld->cr, s, NULL,
                                              "unknown placeholder {%s}", name);
                 if (tmpl_add_literal(t, lit, (size_t)(p - lit)) != 0)
-                        return provider_fail_nomem(ld, s);
+                        return confread_fail_nomem(&ld->cr, s);
                 t->v[t->n].text = NULL;
                 t->v[t->n].ref = (size_t)ref;
                 t->n++;
@@ -69,7 +69,7 @@ int provider_tmpl_parse(struct loader *ld, const config_setting_t *s,
                 lit = p;
         }
         if (tmpl_add_literal(t, lit, (size_t)(p - lit)) != 0)
-                return provider_fail_nomem(ld, s);
+                return confread_fail_nomem(&ld->cr, s);
         return 0;
 }
 
@@ -94,25 +94,25 @@ int provider_compile_pattern(struct loader *ld, const config_setting_t *s,
         int rc;
 
         if (pattern[0] == '\0')
-                return provider_fail(ld, s, NULL, "must not be empty");
+                return confread_fail(&ld->cr, s, NULL, "must not be empty");
         /* Compiled alone first: wrapping could hide an unbalanced ')'. */
         rc = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB);
         if (rc != 0) {
                 regerror(rc, re, msg, sizeof(msg));
-                return provider_fail(ld, s, NULL,
+                return confread_fail(&ld->cr, s, NULL,
                                      "invalid regular expression: %s", msg);
         }
         regfree(re);
         size_t n = strlen(pattern) + 5;
         char *full = malloc(n);
         if (!full)
-                return provider_fail_nomem(ld, s);
+                return confread_fail_nomem(&ld->cr, s);
         snprintf(full, n, "^(%s)$", pattern);
         rc = regcomp(re, full, REG_EXTENDED | REG_NOSUB);
         free(full);
         if (rc != 0) {
                 regerror(rc, re, msg, sizeof(msg));
-                return provider_fail(ld, s, NULL,
+                return confread_fail(&ld->cr, s, NULL,
                                      "invalid regular expression: %s", msg);
         }
         return 0;
@@ -149,7 +149,7 @@ static int load_param_type(struct loader *ld, const config_setting_t *s,
                            struct param *p)
 {
         const char *type;
-        if (provider_need_string(ld, s, "type", &type) < 0)
+        if (confread_need_string(&ld->cr, s, "type", &type) < 0)
                 return -1;
         if (strcmp(type, "string") == 0)
                 p->type = PARAM_STRING;
@@ -158,8 +158,8 @@ static int load_param_type(struct loader *ld, const config_setting_t *s,
         else if (strcmp(type, "string_list") == 0)
                 p->type = PARAM_STRING_LIST;
         else
-                return provider_fail(ld, config_setting_get_member(s, "type"),
-                                     NULL,
+                return confread_fail(&ld->cr,
+                                     config_setting_get_member(s, "type"), NULL,
                                      "must be string, integer or string_list");
         return 0;
 }
@@ -175,20 +175,20 @@ static int check_type_keys(struct loader *ld, const config_setting_t *s,
         for (const char *const *k = str_only; *k; k++) {
                 const config_setting_t *e = config_setting_get_member(s, *k);
                 if (e && p->type == PARAM_INTEGER)
-                        return provider_fail(ld, e, NULL,
+                        return confread_fail(&ld->cr, e, NULL,
                                              "not valid for type %s",
                                              names[p->type]);
         }
         for (const char *const *k = int_only; *k; k++) {
                 const config_setting_t *e = config_setting_get_member(s, *k);
                 if (e && p->type != PARAM_INTEGER)
-                        return provider_fail(ld, e, NULL,
+                        return confread_fail(&ld->cr, e, NULL,
                                              "not valid for type %s",
                                              names[p->type]);
         }
         const config_setting_t *mi = config_setting_get_member(s, "max_items");
         if (mi && p->type != PARAM_STRING_LIST)
-                return provider_fail(ld, mi, NULL, "not valid for type %s",
+                return confread_fail(&ld->cr, mi, NULL, "not valid for type %s",
                                      names[p->type]);
         return 0;
 }
@@ -201,36 +201,36 @@ static int load_param_limits(struct loader *ld, const config_setting_t *s,
 
         p->max_length = DEFAULT_MAX_LENGTH;
         p->max_items = DEFAULT_MAX_ITEMS;
-        if (provider_get_int64(ld, s, "max_length", 1, 65536, &v) < 0)
+        if (confread_int64(&ld->cr, s, "max_length", 1, 65536, &v) < 0)
                 return -1;
         p->max_length = v > 0 ? (size_t)v : p->max_length;
         v = 0;
-        if (provider_get_int64(ld, s, "max_items", 1, 100000, &v) < 0)
+        if (confread_int64(&ld->cr, s, "max_items", 1, 100000, &v) < 0)
                 return -1;
         p->max_items = v > 0 ? (size_t)v : p->max_items;
-        if (provider_get_int64(ld, s, "min", -INT_SAFE_MAX, INT_SAFE_MAX, &lo) <
-                0 ||
-            provider_get_int64(ld, s, "max", -INT_SAFE_MAX, INT_SAFE_MAX, &hi) <
-                0)
+        if (confread_int64(&ld->cr, s, "min", -INT_SAFE_MAX, INT_SAFE_MAX,
+                           &lo) < 0 ||
+            confread_int64(&ld->cr, s, "max", -INT_SAFE_MAX, INT_SAFE_MAX,
+                           &hi) < 0)
                 return -1;
         if (lo > hi) {
                 const config_setting_t *ms =
                     config_setting_get_member(s, "max");
-                return provider_fail(
-                    ld, ms ? ms : config_setting_get_member(s, "min"), NULL,
-                    "%s (%lld > %lld)", ms ? "is below min" : "is above max",
-                    lo, hi);
+                return confread_fail(
+                    &ld->cr, ms ? ms : config_setting_get_member(s, "min"),
+                    NULL, "%s (%lld > %lld)",
+                    ms ? "is below min" : "is above max", lo, hi);
         }
         p->min = lo;
         p->max = hi;
-        int rc = provider_get_string(ld, s, "pattern", &pattern);
+        int rc = confread_string(&ld->cr, s, "pattern", &pattern);
         if (rc <= 0)
                 return rc;
         const config_setting_t *ps = config_setting_get_member(s, "pattern");
         if (provider_compile_pattern(ld, ps, pattern, &p->re) != 0)
                 return -1;
         p->has_re = 1;
-        return provider_dup_into(ld, ps, pattern, &p->pattern);
+        return confread_strdup(&ld->cr, ps, pattern, &p->pattern);
 }
 
 static int load_param(struct loader *ld, const config_setting_t *s,
@@ -241,20 +241,21 @@ static int load_param(struct loader *ld, const config_setting_t *s,
                                            "max",        "optional",  NULL};
         const char *field;
 
-        if (provider_check_keys(ld, s, keys) != 0 ||
-            provider_need_string(ld, s, "field", &field) < 0)
+        if (confread_check_keys(&ld->cr, s, keys) != 0 ||
+            confread_need_string(&ld->cr, s, "field", &field) < 0)
                 return -1;
         const config_setting_t *fs = config_setting_get_member(s, "field");
         if (!valid_field_name(field))
-                return provider_fail(
-                    ld, fs, NULL,
+                return confread_fail(
+                    &ld->cr, fs, NULL,
                     "must be names of [A-Za-z0-9_-] joined by '.'");
         if (top_is_reserved(field))
-                return provider_fail(
-                    ld, fs, NULL, "\"provider\" and \"account\" are reserved");
-        if (provider_dup_into(ld, fs, field, &p->field) != 0 ||
+                return confread_fail(
+                    &ld->cr, fs, NULL,
+                    "\"provider\" and \"account\" are reserved");
+        if (confread_strdup(&ld->cr, fs, field, &p->field) != 0 ||
             load_param_type(ld, s, p) != 0 || check_type_keys(ld, s, p) != 0 ||
-            provider_get_bool(ld, s, "optional", &p->optional) < 0)
+            confread_bool(&ld->cr, s, "optional", &p->optional) < 0)
                 return -1;
         return load_param_limits(ld, s, p);
 }
@@ -274,23 +275,22 @@ static int load_rule_status(struct loader *ld, const config_setting_t *s,
 {
         const config_setting_t *st = config_setting_get_member(s, "status");
         if (!st)
-                return provider_fail(ld, s, "status", "missing");
+                return confread_fail(&ld->cr, s, "status", "missing");
         if (!config_setting_is_array(st) && !config_setting_is_list(st))
-                return provider_fail(ld, st, NULL,
+                return confread_fail(&ld->cr, st, NULL,
                                      "must be an array like [404]");
         int n = config_setting_length(st);
         if (n == 0)
-                return provider_fail(ld, st, NULL, "must not be empty");
+                return confread_fail(&ld->cr, st, NULL, "must not be empty");
         r->status = alloc_array((size_t)n, sizeof(*r->status));
         if (!r->status)
-                return provider_fail_nomem(ld, st);
+                return confread_fail_nomem(&ld->cr, st);
         for (int i = 0; i < n; i++) {
                 const config_setting_t *e = config_setting_get_elem(st, i);
-                long long v = provider_is_int_setting(e)
-                                  ? config_setting_get_int64(e)
-                                  : 0;
+                long long v =
+                    confread_is_int(e) ? config_setting_get_int64(e) : 0;
                 if (v < 100 || v > 599)
-                        return provider_fail(ld, e, NULL,
+                        return confread_fail(&ld->cr, e, NULL,
                                              "must be an HTTP status 100..599");
                 r->status[r->nstatus++] = (int)v;
         }
@@ -301,8 +301,8 @@ static int load_rule_outcome(struct loader *ld, const config_setting_t *s,
                              struct rule *r)
 {
         const char *o;
-        if (provider_need_string(ld, s, "outcome", &o) < 0 ||
-            provider_get_bool(ld, s, "retryable", &r->retryable) < 0)
+        if (confread_need_string(&ld->cr, s, "outcome", &o) < 0 ||
+            confread_bool(&ld->cr, s, "retryable", &r->retryable) < 0)
                 return -1;
         if (strcmp(o, "deleted") == 0)
                 r->kind = PROVIDER_DELETED;
@@ -313,13 +313,13 @@ static int load_rule_outcome(struct loader *ld, const config_setting_t *s,
         else if (strcmp(o, "retry") == 0)
                 r->kind = PROVIDER_RETRY;
         else
-                return provider_fail(
-                    ld, config_setting_get_member(s, "outcome"), NULL,
+                return confread_fail(
+                    &ld->cr, config_setting_get_member(s, "outcome"), NULL,
                     "must be deleted, already_absent, failed or "
                     "retry");
         const config_setting_t *rt = config_setting_get_member(s, "retryable");
         if (rt && r->kind != PROVIDER_FAILED)
-                return provider_fail(ld, rt, NULL,
+                return confread_fail(&ld->cr, rt, NULL,
                                      "only valid with outcome failed");
         return 0;
 }
@@ -335,22 +335,24 @@ static int load_rule_equals(struct loader *ld, const config_setting_t *s,
         if (!eq && !f)
                 return 0;
         if (!eq || !f)
-                return provider_fail(ld, s, eq ? "json_field" : "json_equals",
+                return confread_fail(&ld->cr, s,
+                                     eq ? "json_field" : "json_equals",
                                      "missing (json_field and json_equals go "
                                      "together)");
-        if (provider_need_string(ld, s, "json_field", &field) < 0 ||
-            provider_dup_into(ld, f, field, &r->json_field) != 0)
+        if (confread_need_string(&ld->cr, s, "json_field", &field) < 0 ||
+            confread_strdup(&ld->cr, f, field, &r->json_field) != 0)
                 return -1;
         if (config_setting_type(eq) == CONFIG_TYPE_STRING)
                 r->json_equals = json_string(config_setting_get_string(eq));
         else if (config_setting_type(eq) == CONFIG_TYPE_BOOL)
                 r->json_equals = json_boolean(config_setting_get_bool(eq));
-        else if (provider_is_int_setting(eq))
+        else if (confread_is_int(eq))
                 r->json_equals = json_integer(config_setting_get_int64(eq));
         else
-                return provider_fail(
-                    ld, eq, NULL, "must be a string, a boolean or an integer");
-        return r->json_equals ? 0 : provider_fail_nomem(ld, eq);
+                return confread_fail(
+                    &ld->cr, eq, NULL,
+                    "must be a string, a boolean or an integer");
+        return r->json_equals ? 0 : confread_fail_nomem(&ld->cr, eq);
 }
 
 static int load_rule(struct loader *ld, const config_setting_t *s,
@@ -361,17 +363,17 @@ static int load_rule(struct loader *ld, const config_setting_t *s,
             "outcome", "retryable",  NULL};
         const char *jv = NULL;
 
-        if (provider_check_keys(ld, s, keys) != 0 ||
+        if (confread_check_keys(&ld->cr, s, keys) != 0 ||
             load_rule_status(ld, s, r) != 0 ||
             load_rule_outcome(ld, s, r) != 0 || load_rule_equals(ld, s, r) != 0)
                 return -1;
-        int rc = provider_get_string(ld, s, "json_value", &jv);
+        int rc = confread_string(&ld->cr, s, "json_value", &jv);
         if (rc <= 0)
                 return rc;
         const config_setting_t *js = config_setting_get_member(s, "json_value");
         if (jv[0] == '\0')
-                return provider_fail(ld, js, NULL, "must not be empty");
-        return provider_dup_into(ld, js, jv, &r->json_value);
+                return confread_fail(&ld->cr, js, NULL, "must not be empty");
+        return confread_strdup(&ld->cr, js, jv, &r->json_value);
 }
 
 static void rule_free(struct rule *r)
@@ -393,14 +395,14 @@ static int load_params(struct loader *ld, const config_setting_t *s,
 {
         const config_setting_t *ps = config_setting_get_member(s, "params");
         if (!ps)
-                return provider_fail(ld, s, "params", "missing");
+                return confread_fail(&ld->cr, s, "params", "missing");
         if (!config_setting_is_list(ps))
-                return provider_fail(ld, ps, NULL,
+                return confread_fail(&ld->cr, ps, NULL,
                                      "must be a list ( { ... }, ... )");
         size_t n = (size_t)config_setting_length(ps);
         a->params = alloc_array(n, sizeof(*a->params));
         if (!a->params)
-                return provider_fail_nomem(ld, ps);
+                return confread_fail_nomem(&ld->cr, ps);
         for (size_t i = 0; i < n; i++) {
                 const config_setting_t *e =
                     config_setting_get_elem(ps, (unsigned)i);
@@ -408,9 +410,10 @@ static int load_params(struct loader *ld, const config_setting_t *s,
                 if (load_param(ld, e, &a->params[i]) != 0)
                         return -1;
                 if ((size_t)provider_find_param(a, a->params[i].field) != i)
-                        return provider_fail(
-                            ld, config_setting_get_member(e, "field"), NULL,
-                            "field %s is declared twice", a->params[i].field);
+                        return confread_fail(
+                            &ld->cr, config_setting_get_member(e, "field"),
+                            NULL, "field %s is declared twice",
+                            a->params[i].field);
         }
         return 0;
 }
@@ -421,13 +424,13 @@ static int load_method(struct loader *ld, const config_setting_t *s,
         static const char *const methods[] = {"GET",   "POST",   "PUT",
                                               "PATCH", "DELETE", NULL};
         const char *m;
-        if (provider_need_string(ld, s, "method", &m) < 0)
+        if (confread_need_string(&ld->cr, s, "method", &m) < 0)
                 return -1;
         const config_setting_t *ms = config_setting_get_member(s, "method");
         if (!is_key(m, methods))
-                return provider_fail(ld, ms, NULL,
+                return confread_fail(&ld->cr, ms, NULL,
                                      "must be GET, POST, PUT, PATCH or DELETE");
-        return provider_dup_into(ld, ms, m, &a->method);
+        return confread_strdup(&ld->cr, ms, m, &a->method);
 }
 
 /* `when` names a param, or the top of a dotted one ("conversations"). */
@@ -447,14 +450,14 @@ static int load_expand_field(struct loader *ld, const config_setting_t *s,
 {
         long i = provider_find_param(a, field);
         if (i < 0)
-                return provider_fail(ld, s, NULL, "%s is not a declared param",
-                                     field);
+                return confread_fail(&ld->cr, s, NULL,
+                                     "%s is not a declared param", field);
         if (a->params[i].type != PARAM_STRING_LIST)
-                return provider_fail(ld, s, NULL,
+                return confread_fail(&ld->cr, s, NULL,
                                      "%s is not a string_list param", field);
         if (a->params[i].optional)
-                return provider_fail(ld, s, NULL, "%s must not be optional",
-                                     field);
+                return confread_fail(&ld->cr, s, NULL,
+                                     "%s must not be optional", field);
         a->expand_param = (size_t)i;
         return 0;
 }
@@ -469,23 +472,23 @@ static int load_expand(struct loader *ld, const config_setting_t *s,
         long long size = 0;
 
         if (fe && ch)
-                return provider_fail(ld, ch, NULL,
+                return confread_fail(&ld->cr, ch, NULL,
                                      "cannot be used with for_each");
         if (fe) {
-                if (provider_need_string(ld, s, "for_each", &field) < 0)
+                if (confread_need_string(&ld->cr, s, "for_each", &field) < 0)
                         return -1;
                 a->expand = EXPAND_FOR_EACH;
                 return load_expand_field(ld, fe, field, a);
         }
         if (!ch)
                 return 0;
-        if (provider_check_keys(ld, ch, chunk_keys) != 0 ||
-            provider_need_string(ld, ch, "field", &field) < 0)
+        if (confread_check_keys(&ld->cr, ch, chunk_keys) != 0 ||
+            confread_need_string(&ld->cr, ch, "field", &field) < 0)
                 return -1;
-        if (provider_get_int64(ld, ch, "size", 1, 100000, &size) < 0)
+        if (confread_int64(&ld->cr, ch, "size", 1, 100000, &size) < 0)
                 return -1;
         if (size == 0)
-                return provider_fail(ld, ch, "size", "missing");
+                return confread_fail(&ld->cr, ch, "size", "missing");
         a->expand = EXPAND_CHUNK;
         a->chunk_size = (size_t)size;
         return load_expand_field(ld, config_setting_get_member(ch, "field"),
@@ -506,16 +509,16 @@ static int check_refs(struct loader *ld, const config_setting_t *s,
                 if (!where)
                         continue;
                 if (strcmp(where, "path") == 0 && p->optional)
-                        return provider_fail(
-                            ld, s, NULL,
+                        return confread_fail(
+                            &ld->cr, s, NULL,
                             "optional param {%s} cannot be used in "
                             "a path",
                             p->field);
                 if (p->type == PARAM_STRING_LIST &&
                     !(a->expand == EXPAND_FOR_EACH &&
                       t->v[i].ref == a->expand_param))
-                        return provider_fail(
-                            ld, s, NULL,
+                        return confread_fail(
+                            &ld->cr, s, NULL,
                             "list {%s} in a %s must be the for_each "
                             "field",
                             p->field, where);
@@ -529,18 +532,18 @@ static int check_path_literal(struct loader *ld, const config_setting_t *s,
                               const char *path)
 {
         if (path[0] != '/')
-                return provider_fail(ld, s, NULL, "must start with /");
+                return confread_fail(&ld->cr, s, NULL, "must start with /");
         for (const char *p = path; *p; p++) {
                 unsigned char c = (unsigned char)*p;
                 if (!is_unreserved(c) && !strchr("/{}!$&'()*+,;=:@", c))
-                        return provider_fail(
-                            ld, s, NULL,
+                        return confread_fail(
+                            &ld->cr, s, NULL,
                             "character 0x%02X is not allowed in a "
                             "path",
                             c);
         }
         if (provider_has_dot_segment(path) || strstr(path, "//"))
-                return provider_fail(ld, s, NULL,
+                return confread_fail(&ld->cr, s, NULL,
                                      "must not hold empty, . or .. "
                                      "segments");
         return 0;
@@ -550,7 +553,7 @@ static int load_path(struct loader *ld, const config_setting_t *s,
                      struct provider_action *a)
 {
         const char *path;
-        if (provider_need_string(ld, s, "path", &path) < 0)
+        if (confread_need_string(&ld->cr, s, "path", &path) < 0)
                 return -1;
         const config_setting_t *ps = config_setting_get_member(s, "path");
         if (check_path_literal(ld, ps, path) != 0 ||
@@ -564,11 +567,11 @@ static int load_resource(struct loader *ld, const config_setting_t *s,
                          struct provider_action *a)
 {
         const char *res;
-        if (provider_need_string(ld, s, "resource", &res) < 0)
+        if (confread_need_string(&ld->cr, s, "resource", &res) < 0)
                 return -1;
         const config_setting_t *rs = config_setting_get_member(s, "resource");
         if (has_ctl(res, strlen(res)))
-                return provider_fail(ld, rs, NULL,
+                return confread_fail(&ld->cr, rs, NULL,
                                      "contains a control character");
         if (provider_tmpl_parse(ld, rs, res, provider_find_param, a,
                                 &a->resource) != 0)
@@ -582,13 +585,13 @@ static int load_query_item(struct loader *ld, const config_setting_t *e,
         static const char *const keys[] = {"name", "value", NULL};
         const char *name = NULL, *value = NULL;
 
-        if (provider_check_keys(ld, e, keys) != 0 ||
-            provider_need_string(ld, e, "name", &name) < 0 ||
-            provider_dup_into(ld, e, name, &q->name) != 0)
+        if (confread_check_keys(&ld->cr, e, keys) != 0 ||
+            confread_need_string(&ld->cr, e, "name", &name) < 0 ||
+            confread_strdup(&ld->cr, e, name, &q->name) != 0)
                 return -1;
-        int rc = provider_get_string(ld, e, "value", &value);
+        int rc = confread_string(&ld->cr, e, "value", &value);
         if (rc == 0)
-                return provider_fail(ld, e, "value", "missing");
+                return confread_fail(&ld->cr, e, "value", "missing");
         if (rc < 0)
                 return -1;
         const config_setting_t *vs = config_setting_get_member(e, "value");
@@ -605,12 +608,12 @@ static int load_query(struct loader *ld, const config_setting_t *s,
         if (!qs)
                 return 0;
         if (!config_setting_is_list(qs))
-                return provider_fail(ld, qs, NULL,
+                return confread_fail(&ld->cr, qs, NULL,
                                      "must be a list ( { ... }, ... )");
         size_t n = (size_t)config_setting_length(qs);
         a->query = alloc_array(n, sizeof(*a->query));
         if (!a->query)
-                return provider_fail_nomem(ld, qs);
+                return confread_fail_nomem(&ld->cr, qs);
         for (size_t i = 0; i < n; i++) {
                 a->nquery = i + 1;
                 if (load_query_item(ld,
@@ -632,20 +635,21 @@ static json_t *body_string(struct loader *ld, const config_setting_t *s,
                 return json_string(v);
         if (n < 3 || v[0] != '{' || v[n - 1] != '}' ||
             strchr(v + 1, '{') != NULL || strchr(v, '}') != v + n - 1) {
-                provider_fail(ld, s, NULL,
+                confread_fail(&ld->cr, s, NULL,
                               "a placeholder must be the whole string");
                 return NULL;
         }
         char name[NAME_MAX_LEN + 1];
         if (n - 2 > NAME_MAX_LEN) {
-                provider_fail(ld, s, NULL, "bad placeholder name");
+                confread_fail(&ld->cr, s, NULL, "bad placeholder name");
                 return NULL;
         }
         memcpy(name, v + 1, n - 2);
         name[n - 2] = '\0';
         long ref = provider_find_param(a, name);
         if (ref < 0) {
-                provider_fail(ld, s, NULL, "unknown placeholder {%s}", name);
+                confread_fail(&ld->cr, s, NULL, "unknown placeholder {%s}",
+                              name);
                 return NULL;
         }
         a->params[ref].used = 1;
@@ -661,7 +665,7 @@ static json_t *body_aggregate(struct loader *ld, const config_setting_t *s,
         int is_obj = config_setting_is_group(s);
         json_t *out = is_obj ? json_object() : json_array();
         if (!out) {
-                provider_fail_nomem(ld, s);
+                confread_fail_nomem(&ld->cr, s);
                 return NULL;
         }
         for (int i = 0; i < config_setting_length(s); i++) {
@@ -675,7 +679,7 @@ static json_t *body_aggregate(struct loader *ld, const config_setting_t *s,
                         rc = json_array_append_new(out, v);
                 if (rc != 0) {
                         if (v)
-                                provider_fail_nomem(ld, e);
+                                confread_fail_nomem(&ld->cr, e);
                         json_decref(out);
                         return NULL;
                 }
@@ -705,11 +709,11 @@ static json_t *body_from_setting(struct loader *ld, const config_setting_t *s,
                 v = json_boolean(config_setting_get_bool(s));
                 break;
         default:
-                provider_fail(ld, s, NULL, "unsupported value");
+                confread_fail(&ld->cr, s, NULL, "unsupported value");
                 return NULL;
         }
         if (!v)
-                provider_fail_nomem(ld, s);
+                confread_fail_nomem(&ld->cr, s);
         return v;
 }
 
@@ -720,7 +724,8 @@ static int load_body(struct loader *ld, const config_setting_t *s,
         if (!bs)
                 return 0;
         if (!config_setting_is_group(bs))
-                return provider_fail(ld, bs, NULL, "must be a group { ... }");
+                return confread_fail(&ld->cr, bs, NULL,
+                                     "must be a group { ... }");
         a->body = body_from_setting(ld, bs, a);
         return a->body ? 0 : -1;
 }
@@ -732,12 +737,12 @@ static int load_classify(struct loader *ld, const config_setting_t *s,
         if (!cs)
                 return 0;
         if (!config_setting_is_list(cs))
-                return provider_fail(ld, cs, NULL,
+                return confread_fail(&ld->cr, cs, NULL,
                                      "must be a list ( { ... }, ... )");
         size_t n = (size_t)config_setting_length(cs);
         a->rules = alloc_array(n, sizeof(*a->rules));
         if (!a->rules)
-                return provider_fail_nomem(ld, cs);
+                return confread_fail_nomem(&ld->cr, cs);
         for (size_t i = 0; i < n; i++) {
                 a->nrules = i + 1;
                 if (load_rule(ld, config_setting_get_elem(cs, (unsigned)i),
@@ -753,22 +758,22 @@ static int load_action_head(struct loader *ld, const config_setting_t *s,
                             struct provider_action *a)
 {
         const char *name, *when;
-        if (provider_check_keys(ld, s, action_keys) != 0 ||
-            provider_need_string(ld, s, "name", &name) < 0)
+        if (confread_check_keys(&ld->cr, s, action_keys) != 0 ||
+            confread_need_string(&ld->cr, s, "name", &name) < 0)
                 return -1;
         const config_setting_t *ns = config_setting_get_member(s, "name");
         if (!all_chars(name, is_ident_char) || strlen(name) > 64)
-                return provider_fail(ld, ns, NULL,
+                return confread_fail(&ld->cr, ns, NULL,
                                      "must be 1..64 of [A-Za-z0-9_-]");
-        if (provider_dup_into(ld, ns, name, &a->name) != 0 ||
+        if (confread_strdup(&ld->cr, ns, name, &a->name) != 0 ||
             load_method(ld, s, a) != 0 || load_params(ld, s, a) != 0 ||
-            provider_need_string(ld, s, "when", &when) < 0)
+            confread_need_string(&ld->cr, s, "when", &when) < 0)
                 return -1;
         const config_setting_t *ws = config_setting_get_member(s, "when");
         if (!when_is_declared(a, when))
-                return provider_fail(ld, ws, NULL, "%s is not a declared param",
-                                     when);
-        return provider_dup_into(ld, ws, when, &a->when);
+                return confread_fail(&ld->cr, ws, NULL,
+                                     "%s is not a declared param", when);
+        return confread_strdup(&ld->cr, ws, when, &a->when);
 }
 
 int provider_load_action(struct loader *ld, const config_setting_t *s,
@@ -782,8 +787,9 @@ int provider_load_action(struct loader *ld, const config_setting_t *s,
         /* A declared field nobody sends would be accepted and ignored. */
         for (size_t i = 0; i < a->nparams; i++) {
                 if (!a->params[i].used)
-                        return provider_fail(
-                            ld, config_setting_get_member(s, "params"), NULL,
+                        return confread_fail(
+                            &ld->cr, config_setting_get_member(s, "params"),
+                            NULL,
                             "%s is not used by the path, query, "
                             "body or resource",
                             a->params[i].field);

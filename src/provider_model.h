@@ -6,6 +6,7 @@
 #define ERASURE_PROVIDER_MODEL_H
 
 #include "provider.h"
+#include "confread.h"
 
 #include <regex.h>
 #include <stdlib.h>
@@ -13,7 +14,6 @@
 #include <jansson.h>
 #include <libconfig.h>
 
-#define PATH_DEPTH_MAX     32
 #define NAME_MAX_LEN       128
 #define URL_MAX            8192
 #define BODY_MAX           (8 * 1024 * 1024)
@@ -226,10 +226,9 @@ struct provider_registry {
 /* ---- load errors ------------------------------------------------------- */
 
 struct loader {
+        struct confread cr; /* errors go here */
         struct provider_registry *reg;
         int allow_missing_secrets;
-        char *errstr;
-        size_t errstr_size;
 };
 
 /* ---- provider_plan.c: bounded strings ---------------------------------- */
@@ -244,31 +243,8 @@ void provider_sb_add_encoded(struct sbuf *b, const char *s, size_t n);
 void provider_sb_free(struct sbuf *b);
 char *provider_sb_take(struct sbuf *b);
 
-/* ---- provider_load.c: reading settings --------------------------------- */
+/* ---- provider_load.c: definitions ------------------------------------- */
 
-/* Reports "FILE:LINE: PATH[.child]: reason" and returns -1. child names a
- * setting that is missing from s. */
-__attribute__((format(printf, 4, 5))) int
-provider_fail(struct loader *ld, const config_setting_t *s, const char *child,
-              const char *fmt, ...);
-int provider_fail_nomem(struct loader *ld, const config_setting_t *s);
-int provider_get_string(struct loader *ld, const config_setting_t *group,
-                        const char *name, const char **out);
-int provider_need_string(struct loader *ld, const config_setting_t *group,
-                         const char *name, const char **out);
-int provider_get_bool(struct loader *ld, const config_setting_t *group,
-                      const char *name, int *out);
-int provider_get_int64(struct loader *ld, const config_setting_t *group,
-                       const char *name, long long lo, long long hi,
-                       long long *out);
-int provider_get_double(struct loader *ld, const config_setting_t *group,
-                        const char *name, double lo, double hi, double *out);
-int provider_check_keys(struct loader *ld, const config_setting_t *group,
-                        const char *const *allowed);
-int provider_dup_into(struct loader *ld, const config_setting_t *s,
-                      const char *src, char **out);
-void provider_setting_path(const config_setting_t *s, char *buf, size_t size);
-int provider_is_int_setting(const config_setting_t *s);
 long provider_find_var(const void *ctx, const char *name);
 int provider_is_parent_of(const char *parent, const char *field);
 
