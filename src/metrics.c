@@ -19,6 +19,7 @@
  * If memory runs out while adding a series, the sample is dropped; the
  * worker must not fail because of its metrics. */
 #include "metrics.h"
+#include "buf.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -617,74 +618,8 @@ int metrics_ready(struct metrics *m)
 
 /* ---- rendering ---- */
 
-struct buf {
-        char *data;
-        size_t len;
-        size_t cap;
-        int failed; /* out of memory or over METRICS_MAX_RENDER */
-};
-
-static int buf_grow(struct buf *b, size_t need)
-{
-        size_t cap = b->cap ? b->cap : 16384;
-        char *grown;
-
-        if (need > METRICS_MAX_RENDER) {
-                b->failed = 1;
-                return -1;
-        }
-        while (cap < need)
-                cap *= 2;
-        if (cap > METRICS_MAX_RENDER)
-                cap = METRICS_MAX_RENDER;
-        grown = realloc(b->data, cap);
-        if (!grown) {
-                b->failed = 1;
-                return -1;
-        }
-        b->data = grown;
-        b->cap = cap;
-        return 0;
-}
-
-static void buf_append(struct buf *b, const char *s, size_t n)
-{
-        /* +1 keeps room for the terminating NUL. */
-        if (b->failed)
-                return;
-        if (b->len + n + 1 > b->cap && buf_grow(b, b->len + n + 1) != 0)
-                return;
-        memcpy(b->data + b->len, s, n);
-        b->len += n;
-        b->data[b->len] = '\0';
-}
-
-static void buf_puts(struct buf *b, const char *s)
-{
-        buf_append(b, s, strlen(s));
-}
-
-static void buf_printf(struct buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void buf_printf(struct buf *b, const char *fmt, ...)
-{
-        char tmp[256];
-        va_list ap;
-        int n;
-
-        va_start(ap, fmt);
-        n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-        va_end(ap);
-        /* Only short numeric pieces go through here. */
-        if (n < 0 || (size_t)n >= sizeof(tmp)) {
-                b->failed = 1;
-                return;
-        }
-        buf_append(b, tmp, (size_t)n);
-}
-
-static void buf_escaped(struct buf *b, const char *s)
+/* Label values: Prometheus escapes only these three. */
+static void put_escaped(struct buf *b, const char *s)
 {
         const char *run = s;
 
@@ -699,11 +634,11 @@ static void buf_escaped(struct buf *b, const char *s)
                         esc = "\\n";
                 if (!esc)
                         continue;
-                buf_append(b, run, (size_t)(s - run));
-                buf_puts(b, esc);
+                buf_add(b, run, (size_t)(s - run));
+                buf_adds(b, esc);
                 run = s + 1;
         }
-        buf_append(b, run, (size_t)(s - run));
+        buf_add(b, run, (size_t)(s - run));
 }
 
 /* Shortest of %.15g..%.17g that reads back as the same double. */
@@ -730,15 +665,15 @@ static void render_labels(struct buf *b, const struct series *s, const char *le)
         const struct family_desc *f = &families[s->family];
         size_t i;
 
-        buf_puts(b, "{");
+        buf_adds(b, "{");
         for (i = 0; i < f->nlabels; i++) {
                 buf_printf(b, "%s%s=\"", i ? "," : "", f->labels[i]);
-                buf_escaped(b, s->labels[i]);
-                buf_puts(b, "\"");
+                put_escaped(b, s->labels[i]);
+                buf_adds(b, "\"");
         }
         if (le)
                 buf_printf(b, ",le=\"%s\"", le);
-        buf_puts(b, "}");
+        buf_adds(b, "}");
 }
 
 static void render_histogram(struct buf *b, const struct series *s)
@@ -767,7 +702,7 @@ static void render_sample(struct buf *b, const struct series *s)
 {
         const struct family_desc *f = &families[s->family];
 
-        buf_puts(b, f->name);
+        buf_adds(b, f->name);
         render_labels(b, s, NULL);
         if (f->kind == KIND_GAUGE)
                 buf_printf(b, " %" PRId64 "\n", s->gauge);
@@ -847,21 +782,18 @@ static void render_state(struct buf *b, const struct metrics *m, int64_t now_ms)
 
 char *metrics_render(struct metrics *m)
 {
-        struct buf b = {NULL, 0, 0, 0};
+        struct buf b;
         int64_t now_ms = mono_now_ms();
 
         if (!m)
                 return NULL;
+        buf_init(&b, METRICS_MAX_RENDER);
         pthread_mutex_lock(&m->lock);
         render_requests(&b, m);
         render_calls(&b, m);
         render_state(&b, m, now_ms);
         pthread_mutex_unlock(&m->lock);
-        if (b.failed) {
-                free(b.data);
-                return NULL;
-        }
-        return b.data;
+        return buf_take(&b);
 }
 
 /* ---- HTTP ---- */

@@ -196,12 +196,11 @@ static int load_account_vars(struct loader *ld, const config_setting_t *s,
 
 static char *render_vars(const struct tmpl *t, const char **vals, size_t max)
 {
-        struct sbuf b;
-        provider_sb_init(&b, max);
+        struct buf b;
+        buf_init(&b, max);
         for (size_t i = 0; i < t->n; i++)
-                provider_sb_adds(&b, t->v[i].text ? t->v[i].text
-                                                  : vals[t->v[i].ref]);
-        return provider_sb_take(&b);
+                buf_adds(&b, t->v[i].text ? t->v[i].text : vals[t->v[i].ref]);
+        return buf_take(&b);
 }
 
 static int check_base_url(struct loader *ld, const config_setting_t *s,
@@ -377,28 +376,28 @@ static int build_auth_header(struct loader *ld, const config_setting_t *s,
                              const char *scheme, const struct auth_header *h,
                              const char **vals, struct provider_header *out)
 {
-        struct sbuf b;
+        struct buf b;
         const char *secret = NULL;
 
         out->name = strdup(h->name);
         if (!out->name)
                 return confread_fail_nomem(&ld->cr, s);
-        provider_sb_init(&b, 8000);
+        buf_init(&b, 8000);
         if (h->secret) {
                 out->secret = 1;
                 if (read_secret(ld, s, scheme, h, &secret) != 0)
                         return -1;
                 if (secret) {
-                        provider_sb_adds(&b, h->prefix);
-                        provider_sb_adds(&b, secret);
+                        buf_adds(&b, h->prefix);
+                        buf_adds(&b, secret);
                 }
         } else {
                 char *v = render_vars(&h->value, vals, 4000);
-                provider_sb_adds(&b, h->prefix);
-                provider_sb_adds(&b, v ? v : "");
+                buf_adds(&b, h->prefix);
+                buf_adds(&b, v ? v : "");
                 free(v);
         }
-        out->value = provider_sb_take(&b);
+        out->value = buf_take(&b);
         if (!out->value)
                 return confread_fail(&ld->cr, h->where, NULL,
                                      "header value too long");

@@ -6,6 +6,7 @@
 #define ERASURE_PROVIDER_MODEL_H
 
 #include "provider.h"
+#include "buf.h"
 #include "confread.h"
 
 #include <regex.h>
@@ -96,15 +97,6 @@ static inline void *alloc_array(size_t n, size_t size)
 {
         return calloc(n ? n : 1, size);
 }
-
-enum sb_state { SB_OK, SB_TOO_LONG, SB_NOMEM };
-
-/* A string that grows up to max bytes and then refuses, remembering why. */
-struct sbuf {
-        char *p;
-        size_t len, cap, max;
-        enum sb_state state;
-};
 
 /* Text with {name} placeholders, split at load time. */
 struct piece {
@@ -236,12 +228,6 @@ struct loader {
 void provider_escape_text(char *dst, size_t cap, const char *src, size_t len,
                           size_t max_in);
 int provider_has_dot_segment(const char *path);
-void provider_sb_init(struct sbuf *b, size_t max);
-void provider_sb_add(struct sbuf *b, const char *s, size_t n);
-void provider_sb_adds(struct sbuf *b, const char *s);
-void provider_sb_add_encoded(struct sbuf *b, const char *s, size_t n);
-void provider_sb_free(struct sbuf *b);
-char *provider_sb_take(struct sbuf *b);
 
 /* ---- provider_load.c: definitions ------------------------------------- */
 
