@@ -20,6 +20,7 @@
  * worker must not fail because of its metrics. */
 #include "metrics.h"
 #include "buf.h"
+#include "clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,7 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #define METRICS_MAX_SERIES    4096
 #define METRICS_MAX_LABEL_LEN 128
@@ -159,16 +159,6 @@ struct metrics {
         int tail[FAM_COUNT];
         int32_t index[INDEX_SLOTS]; /* series position, -1 if empty */
 };
-
-/* The metrics module reads its own monotonic clock for /healthz, so it must
- * be the same clock the worker's heartbeats come from (CLOCK_MONOTONIC). */
-static int64_t mono_now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -412,7 +402,7 @@ struct metrics *metrics_new(void)
         m->producer_healthy = 1;
         m->stall_ms = DEFAULT_STALL_MS;
         /* A loop that never beats at all must also count as stalled. */
-        m->last_heartbeat_ms = mono_now_ms();
+        m->last_heartbeat_ms = clock_mono_ms();
         for (i = 0; i < sizeof(finished_statuses) / sizeof(*finished_statuses);
              i++) {
                 const char *values[1] = {finished_statuses[i]};
@@ -783,7 +773,7 @@ static void render_state(struct buf *b, const struct metrics *m, int64_t now_ms)
 char *metrics_render(struct metrics *m)
 {
         struct buf b;
-        int64_t now_ms = mono_now_ms();
+        int64_t now_ms = clock_mono_ms();
 
         if (!m)
                 return NULL;
@@ -843,7 +833,7 @@ static enum MHD_Result serve_metrics(struct metrics *m,
 static enum MHD_Result serve_healthz(struct metrics *m,
                                      struct MHD_Connection *conn)
 {
-        if (metrics_healthy(m, mono_now_ms()))
+        if (metrics_healthy(m, clock_mono_ms()))
                 return queue_text(conn, MHD_HTTP_OK, "ok\n");
         return queue_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "stalled\n");
 }
