@@ -204,6 +204,13 @@ struct provider_account {
         size_t nheaders;
         char *ca_file;
         struct provider_limits limits;
+        const char *auth; /* scheme name, borrowed; NULL: none */
+        int allow_plain_http;
+        /* Per header of the scheme that takes a secret: the slot and the
+         * environment variable named for it (for check-config). */
+        const char **secret_slots; /* borrowed from the definition */
+        char **secret_envs;
+        size_t nsecret_envs;
 };
 
 struct provider_registry {
