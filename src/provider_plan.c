@@ -310,11 +310,10 @@ static long unique_items(json_t *arr, size_t *order)
         return (long)m;
 }
 
+/* Not the request's fault: it must be retried, not rejected. */
 static enum request_error nomem(struct planner *pl)
 {
-        /* request.h has no internal-error code; the request is too big for
-         * the memory we have. */
-        return plan_fail(pl, REQUEST_ERR_OVERSIZE,
+        return plan_fail(pl, REQUEST_ERR_INTERNAL,
                          "out of memory while planning");
 }
 
@@ -533,7 +532,7 @@ static json_t *render_object(json_t *t, const struct provider_action *a,
 
         json_object_foreach(t, key, child)
         {
-                int skip;
+                int skip = 0; /* o is NULL: out of memory, not absent */
                 json_t *r = o ? render_json(child, a, vals, &skip) : NULL;
                 if (r && json_object_set_new(o, key, r) == 0)
                         continue;
