@@ -132,8 +132,9 @@ static void test_classify_avaamo(void **state)
         (void)state;
         const struct provider_action *a = action_of(avaamo_target);
         expect(a, 200, "{\"success\": true}", PROVIDER_DELETED, 0, "");
-        /* NOTES.md: a 200 without success:true is a final failure, with the
-         * provider's text (e.g. the agent is not locked for edit) */
+        /* docs/vendors.md (Avaamo): a 200 without success:true is a final
+         * failure, with the provider's text (e.g. the agent is not locked for
+         * edit) */
         expect(a, 200,
                "{\"success\": false, \"error\": \"Agent must be locked for "
                "edit\"}",
