@@ -20,17 +20,11 @@ static const char *const kafka_keys[] = {
     "group_id",   "static_membership_env", NULL};
 static const char *const topic_keys[] = {"requests", "outcomes", "dead_letter",
                                          NULL};
-static const char *const worker_keys[] = {"max_requests_in_flight",
-                                          "max_calls_in_flight",
-                                          "max_calls_per_request",
-                                          "max_calls_planned",
-                                          "max_message_bytes",
-                                          "max_targets",
-                                          "drain_timeout_ms",
-                                          "rebalance_grace_ms",
-                                          "commit_interval_ms",
-                                          "ce_source",
-                                          NULL};
+static const char *const worker_keys[] = {
+    "max_requests_in_flight", "max_calls_in_flight", "max_calls_per_request",
+    "max_calls_planned",      "max_message_bytes",   "max_targets",
+    "drain_timeout_ms",       "rebalance_grace_ms",  "commit_interval_ms",
+    "deadline_days",          "ce_source",           NULL};
 static const char *const metrics_keys[] = {"bind", "port", NULL};
 static const char *const log_keys[] = {"level", NULL};
 
@@ -166,6 +160,7 @@ static void set_defaults(struct settings *s)
         s->drain_timeout_ms = 25000;
         s->rebalance_grace_ms = 10000;
         s->commit_interval_ms = 1000;
+        s->deadline_days = 30;
         s->metrics_port = 9464;
         s->log_level = LOG_INFO;
 }
@@ -251,6 +246,7 @@ static int load_worker(struct confread *cr, struct settings *s,
         INT_FIELD("drain_timeout_ms", 0, 3600000, s->drain_timeout_ms);
         INT_FIELD("rebalance_grace_ms", 0, 3600000, s->rebalance_grace_ms);
         INT_FIELD("commit_interval_ms", 10, 600000, s->commit_interval_ms);
+        INT_FIELD("deadline_days", 1, 3650, s->deadline_days);
 #undef INT_FIELD
         return read_string(cr, w, "ce_source", &s->ce_source);
 }

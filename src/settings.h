@@ -43,6 +43,9 @@ struct settings {
         int64_t drain_timeout_ms;   /* SIGTERM: finish in-flight work */
         int64_t rebalance_grace_ms; /* revoke: finish in-flight work */
         int64_t commit_interval_ms;
+        /* Erasure deadline after requested_at (GDPR Art. 12(3): one
+         * month): report and metrics call a request overdue past it. */
+        int deadline_days;
         char *metrics_bind; /* NULL: no metrics server */
         int metrics_port;
         enum log_level log_level;
