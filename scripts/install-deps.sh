@@ -15,6 +15,7 @@ PKGS=(
   openjdk-17-jre-headless maven
   valgrind clang clang-format cppcheck
   kafkacat wrk gnuplot-nox
+  chromium
 )
 
 missing=()

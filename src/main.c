@@ -1,17 +1,20 @@
 /* erasure-worker — command line.
  *
  * Exit codes: 0 done, 1 runtime failure, 2 usage, 3 invalid configuration,
- * 4 request rejected (plan). */
+ * 4 request rejected (plan), 5 a request is overdue (report). */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "provider.h"
 #include "replay.h"
+#include "report.h"
+#include "report_book.h"
 #include "request.h"
 #include "settings.h"
 #include "worker.h"
@@ -20,6 +23,7 @@
 #define EXIT_USAGE    2
 #define EXIT_CONFIG   3
 #define EXIT_REJECTED 4
+#define EXIT_OVERDUE  5
 
 static struct worker *g_worker;
 
@@ -38,6 +42,9 @@ static void usage(FILE *fp)
             "       erasure-worker plan -c FILE [REQUEST_FILE|-]\n"
             "       erasure-worker replay -c FILE [--code CODE]... [--all] "
             "[--dry-run]\n"
+            "       erasure-worker report -c FILE --since T [--until T] "
+            "[--format F]\n"
+            "                      [--request-id ID]\n"
             "\n"
             "  -c, --config FILE     worker configuration (libconfig)\n"
             "  -b, --brokers LIST    bootstrap.servers (overrides config)\n"
@@ -50,11 +57,16 @@ static void usage(FILE *fp)
             "                        (repeatable; default retries_exhausted)\n"
             "      --all             replay: every dead-lettered message\n"
             "      --dry-run         replay: count only\n"
+            "      --since, --until T  report: requests that arrived in\n"
+            "                        [T, T), RFC 3339 or YYYY-MM-DD (UTC);\n"
+            "                        --until defaults to now\n"
+            "      --format F        report: text, csv, json or html\n"
+            "      --request-id ID   report: only this request\n"
             "  -h, --help            this text\n"
             "\n"
             "Secrets come from the environment variables the config names.\n"
             "Exit: 0 ok, 1 runtime failure, 2 usage, 3 bad config,\n"
-            "      4 request rejected (plan).\n",
+            "      4 request rejected (plan), 5 overdue request (report).\n",
             fp);
 }
 
@@ -70,6 +82,7 @@ struct options {
         int all;
         int dry_run;
         int json;
+        const char *since, *until, *format, *request_id;
 };
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -83,6 +96,10 @@ static int parse_args(int argc, char **argv, struct options *o)
             {"all", no_argument, NULL, 'A'},
             {"dry-run", no_argument, NULL, 'D'},
             {"json", no_argument, NULL, 'J'},
+            {"since", required_argument, NULL, 'S'},
+            {"until", required_argument, NULL, 'U'},
+            {"format", required_argument, NULL, 'F'},
+            {"request-id", required_argument, NULL, 'R'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
         o->command = "run";
@@ -121,6 +138,18 @@ static int parse_args(int argc, char **argv, struct options *o)
                         break;
                 case 'J':
                         o->json = 1;
+                        break;
+                case 'S':
+                        o->since = optarg;
+                        break;
+                case 'U':
+                        o->until = optarg;
+                        break;
+                case 'F':
+                        o->format = optarg;
+                        break;
+                case 'R':
+                        o->request_id = optarg;
                         break;
                 case 'X':
                         if (settings_props_add(&o->extra, optarg, err,
@@ -296,6 +325,44 @@ static int cmd_replay(const struct settings *s, const struct options *o)
         return 0;
 }
 
+static int report_args(const struct options *o, struct report_options *ro)
+{
+        ro->now_ms = clock_wall_ms();
+        ro->until_ms = ro->now_ms;
+        ro->format = REPORT_TEXT;
+        ro->request_id = o->request_id;
+        ro->timeout_ms = 30000;
+        ro->progress_ms = 5000;
+        if (!o->since || report_parse_time(o->since, &ro->since_ms) ||
+            (o->until && report_parse_time(o->until, &ro->until_ms)) ||
+            (o->format && report_format_parse(o->format, &ro->format))) {
+                fprintf(stderr, "erasure-worker: report needs --since T, "
+                                "times as RFC 3339 or YYYY-MM-DD, --format "
+                                "text|csv|json|html\n");
+                return -1;
+        }
+        return 0;
+}
+
+/* Exit 5 when a request is overdue, so a cron job can alert on it. */
+static int cmd_report(const struct settings *s, const struct options *o)
+{
+        struct report_options ro;
+        struct report_result res;
+        char err[512];
+        if (report_args(o, &ro))
+                return EXIT_USAGE;
+        if (report_run(s, &ro, stdout, &res, err, sizeof(err))) {
+                log_error(NULL, NULL, "report: %s", err);
+                return EXIT_RUNTIME;
+        }
+        if (!res.overdue)
+                return 0;
+        fprintf(stderr, "erasure-worker: %zu of %zu request(s) overdue\n",
+                res.overdue, res.requests);
+        return EXIT_OVERDUE;
+}
+
 static int cmd_run(struct settings *s)
 {
         char err[512];
@@ -340,7 +407,9 @@ int main(int argc, char **argv)
         }
         int is_run = strcmp(o.command, "run") == 0;
         int is_replay = strcmp(o.command, "replay") == 0;
-        if (!is_run && !is_replay && strcmp(o.command, "check-config") != 0 &&
+        int is_report = strcmp(o.command, "report") == 0;
+        if (!is_run && !is_replay && !is_report &&
+            strcmp(o.command, "check-config") != 0 &&
             strcmp(o.command, "plan") != 0) {
                 usage(stderr);
                 return EXIT_USAGE;
@@ -361,6 +430,8 @@ int main(int argc, char **argv)
                         rc = cmd_run(s);
                 else if (is_replay)
                         rc = cmd_replay(s, &o);
+                else if (is_report)
+                        rc = cmd_report(s, &o);
                 else if (strcmp(o.command, "plan") == 0)
                         rc = cmd_plan(s, o.request_file);
                 else if (o.json)
