@@ -121,7 +121,7 @@ static json_t *topics_json(const struct settings *s)
 static json_t *worker_json(const struct settings *s)
 {
         return json_pack(
-            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:s}",
             "max_requests_in_flight", (json_int_t)s->max_requests_in_flight,
             "max_calls_in_flight", (json_int_t)s->max_calls_in_flight,
             "max_calls_per_request", (json_int_t)s->max_calls_per_request,
@@ -131,7 +131,7 @@ static json_t *worker_json(const struct settings *s)
             "drain_timeout_ms", (json_int_t)s->drain_timeout_ms,
             "rebalance_grace_ms", (json_int_t)s->rebalance_grace_ms,
             "commit_interval_ms", (json_int_t)s->commit_interval_ms,
-            "ce_source", s->ce_source);
+            "deadline_days", s->deadline_days, "ce_source", s->ce_source);
 }
 
 static json_t *limits_json(const struct provider_limits *l)

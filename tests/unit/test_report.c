@@ -504,6 +504,14 @@ static void test_deadline_days_setting(void **state)
                  sizeof(err));
         assert_non_null(s);
         assert_int_equal(s->deadline_days, 45);
+        /* check-config --json shows it (tools read that, not the C). */
+        char *text = settings_to_json(s);
+        json_t *doc = json_loads(text, 0, NULL);
+        assert_int_equal(json_integer_value(json_object_get(
+                             json_object_get(doc, "worker"), "deadline_days")),
+                         45);
+        json_decref(doc);
+        free(text);
         settings_free(s);
         s = load("worker = {\n  deadline_days = 0;\n};\n" PROVIDERS, err,
                  sizeof(err));
