@@ -14,7 +14,6 @@
 #include "provider.h"
 #include "replay.h"
 #include "report.h"
-#include "report_book.h"
 #include "request.h"
 #include "settings.h"
 #include "worker.h"
@@ -333,8 +332,8 @@ static int report_args(const struct options *o, struct report_options *ro)
         ro->request_id = o->request_id;
         ro->timeout_ms = 30000;
         ro->progress_ms = 5000;
-        if (!o->since || report_parse_time(o->since, &ro->since_ms) ||
-            (o->until && report_parse_time(o->until, &ro->until_ms)) ||
+        if (!o->since || clock_parse_rfc3339(o->since, &ro->since_ms) ||
+            (o->until && clock_parse_rfc3339(o->until, &ro->until_ms)) ||
             (o->format && report_format_parse(o->format, &ro->format))) {
                 fprintf(stderr, "erasure-worker: report needs --since T, "
                                 "times as RFC 3339 or YYYY-MM-DD, --format "

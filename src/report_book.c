@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "outcome.h"
 
 #define DAY_MS 86400000LL
@@ -31,56 +31,6 @@ static const char *const status_names[REPORT_NSTATUS] = {
 const char *report_status_name(enum report_status s)
 {
         return s < REPORT_NSTATUS ? status_names[s] : "unknown";
-}
-
-/* ---- time ---- */
-
-static int parse_zone(const char *p, int64_t *offset_ms)
-{
-        int hh, mm, n = 0;
-        if ((p[0] == 'Z' || p[0] == 'z') && p[1] == '\0') {
-                *offset_ms = 0;
-                return 0;
-        }
-        if ((p[0] != '+' && p[0] != '-') ||
-            sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 || p[1 + n] != '\0')
-                return -1;
-        *offset_ms = (hh * 60LL + mm) * 60000LL * (p[0] == '-' ? -1 : 1);
-        return 0;
-}
-
-int report_parse_time(const char *s, int64_t *out_ms)
-{
-        struct tm tm = {0};
-        int n = 0, frac_ms = 0;
-        if (!s || sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon,
-                         &tm.tm_mday, &n) != 3)
-                return -1;
-        const char *p = s + n;
-        int64_t zone = 0;
-        if (*p != '\0') {
-                if ((*p != 'T' && *p != 't') ||
-                    sscanf(p + 1, "%2d:%2d:%2d%n", &tm.tm_hour, &tm.tm_min,
-                           &tm.tm_sec, &n) != 3)
-                        return -1;
-                p += 1 + n;
-                if (*p == '.') {
-                        int scale = 100;
-                        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
-                                frac_ms += (*p - '0') * scale;
-                }
-                if (parse_zone(p, &zone))
-                        return -1;
-        }
-        if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
-            tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
-            tm.tm_sec > 60)
-                return -1;
-        tm.tm_year -= 1900;
-        tm.tm_mon -= 1;
-        time_t t = timegm(&tm);
-        *out_ms = (int64_t)t * 1000 + frac_ms - zone;
-        return 0;
 }
 
 /* ---- the index ---- */
@@ -209,7 +159,7 @@ static const char *str_member(json_t *obj, const char *name)
 static int64_t time_member(json_t *obj, const char *name)
 {
         int64_t ms;
-        return report_parse_time(str_member(obj, name), &ms) ? -1 : ms;
+        return clock_parse_rfc3339(str_member(obj, name), &ms) ? -1 : ms;
 }
 
 static struct report_entry *entry_new(struct report_book *b, const char *id)

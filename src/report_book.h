@@ -126,8 +126,4 @@ const char *report_status_name(enum report_status s);
 /* A successful call of e is unverified or not supported. */
 int report_entry_unverified(const struct report_entry *e);
 
-/* "2026-11-22T10:00:00Z" (fraction and numeric offsets allowed) to ms
- * since the epoch; a bare "2026-11-22" is midnight UTC. 0 or -1. */
-int report_parse_time(const char *s, int64_t *out_ms);
-
 #endif
