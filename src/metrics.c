@@ -147,6 +147,9 @@ struct metrics {
         size_t calls_in_flight;
         size_t paused_partitions;
         size_t assigned_partitions;
+        int64_t oldest_open_requested_ms; /* wall; -1: none */
+        size_t past_deadline;
+        int64_t open_scan_due_ms; /* mono */
         int producer_healthy;
         int64_t last_heartbeat_ms;
         int64_t stall_ms;
@@ -401,6 +404,7 @@ struct metrics *metrics_new(void)
          * readiness is held back by the partition count anyway. */
         m->producer_healthy = 1;
         m->stall_ms = DEFAULT_STALL_MS;
+        m->oldest_open_requested_ms = -1;
         /* A loop that never beats at all must also count as stalled. */
         m->last_heartbeat_ms = clock_mono_ms();
         for (i = 0; i < sizeof(finished_statuses) / sizeof(*finished_statuses);
@@ -553,6 +557,30 @@ void metrics_set_stall_limit(struct metrics *m, int64_t stall_ms)
         pthread_mutex_lock(&m->lock);
         m->stall_ms = stall_ms;
         pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_set_open_requests(struct metrics *m, int64_t oldest_requested_ms,
+                               size_t past_deadline)
+{
+        if (!m)
+                return;
+        pthread_mutex_lock(&m->lock);
+        m->oldest_open_requested_ms = oldest_requested_ms;
+        m->past_deadline = past_deadline;
+        pthread_mutex_unlock(&m->lock);
+}
+
+int metrics_open_requests_due(struct metrics *m, int64_t mono_ms)
+{
+        int due;
+        if (!m)
+                return 0;
+        pthread_mutex_lock(&m->lock);
+        due = mono_ms >= m->open_scan_due_ms;
+        if (due)
+                m->open_scan_due_ms = mono_ms + 1000;
+        pthread_mutex_unlock(&m->lock);
+        return due;
 }
 
 /* ---- health ---- */
@@ -744,6 +772,24 @@ static void render_calls(struct buf *b, const struct metrics *m)
         render_family(b, m, FAM_DURATION);
 }
 
+/* Issue 15: GDPR gives a month; these show it running out. */
+static void render_deadlines(struct buf *b, const struct metrics *m)
+{
+        int64_t age = 0;
+        if (m->oldest_open_requested_ms >= 0)
+                age = clock_wall_ms() - m->oldest_open_requested_ms;
+        render_header(b, "erasure_oldest_open_request_age_seconds",
+                      "Seconds since requested_at of the oldest request this "
+                      "worker holds unfinished (0: none).",
+                      "gauge");
+        buf_printf(b, "erasure_oldest_open_request_age_seconds %" PRId64 "\n",
+                   age > 0 ? age / 1000 : 0);
+        render_size_gauge(b, "erasure_open_requests_past_deadline",
+                          "Unfinished requests held past requested_at + "
+                          "worker.deadline_days.",
+                          m->past_deadline);
+}
+
 static void render_state(struct buf *b, const struct metrics *m, int64_t now_ms)
 {
         int64_t age = heartbeat_age_locked(m, now_ms);
@@ -768,6 +814,7 @@ static void render_state(struct buf *b, const struct metrics *m, int64_t now_ms)
                    "erasure_loop_last_heartbeat_age_seconds %" PRId64
                    ".%03" PRId64 "\n",
                    age / 1000, age % 1000);
+        render_deadlines(b, m);
 }
 
 char *metrics_render(struct metrics *m)

@@ -41,6 +41,15 @@ void metrics_set_producer_healthy(struct metrics *m, int healthy);
  * than stall_ms (default 30 s). */
 void metrics_loop_heartbeat(struct metrics *m, int64_t mono_ms);
 void metrics_set_stall_limit(struct metrics *m, int64_t stall_ms);
+/* Deadlines of the requests this worker holds: requested_at (wall ms) of
+ * the oldest one not finished (-1: none holds one), and how many are past
+ * worker.deadline_days. The age is rendered against the wall clock, so it
+ * grows between updates. */
+void metrics_set_open_requests(struct metrics *m, int64_t oldest_requested_ms,
+                               size_t past_deadline);
+/* 1 at most once a second (mono_ms): when the worker should rescan its
+ * requests for metrics_set_open_requests. */
+int metrics_open_requests_due(struct metrics *m, int64_t mono_ms);
 
 /* The /metrics document; caller frees. */
 char *metrics_render(struct metrics *m);

@@ -900,10 +900,30 @@ static void flow_control(struct worker *w)
                 kafka_set_paused(w->kafka, 0);
 }
 
+/* Once a second: the oldest requested_at among the requests held, and
+ * how many of them are past worker.deadline_days (issue 15). */
+static void update_deadline_metrics(struct worker *w, int64_t now)
+{
+        if (!metrics_open_requests_due(w->m, now))
+                return;
+        int64_t oldest = -1, at, wall = clock_wall_ms();
+        int64_t limit = (int64_t)w->s->deadline_days * 86400000;
+        size_t past = 0;
+        for (const struct job *j = w->jobs; j; j = j->next) {
+                if (j->abandoned || j->summary_sent || !j->req ||
+                    clock_parse_rfc3339(j->req->requested_at, &at))
+                        continue;
+                oldest = oldest < 0 || at < oldest ? at : oldest;
+                past += wall - at > limit;
+        }
+        metrics_set_open_requests(w->m, oldest, past);
+}
+
 static void update_metrics(struct worker *w, int64_t now)
 {
         if (!w->m)
                 return;
+        update_deadline_metrics(w, now);
         metrics_set_in_flight(w->m, w->njobs, w->calls_running);
         metrics_set_paused_partitions(
             w->m, kafka_paused(w->kafka) ? kafka_assigned_count(w->kafka) : 0);

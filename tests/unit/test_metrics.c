@@ -289,6 +289,8 @@ static void test_fresh_document(void **state)
             "# TYPE erasure_committed_offset gauge",
             "# TYPE erasure_producer_healthy gauge",
             "# TYPE erasure_loop_last_heartbeat_age_seconds gauge",
+            "# TYPE erasure_oldest_open_request_age_seconds gauge",
+            "# TYPE erasure_open_requests_past_deadline gauge",
         };
         struct metrics *m = metrics_new();
         char *doc;
@@ -302,8 +304,8 @@ static void test_fresh_document(void **state)
         assert_well_formed(doc);
         for (i = 0; i < sizeof(headers) / sizeof(*headers); i++)
                 assert_line(doc, headers[i]);
-        assert_int_equal(count_lines(doc, "# HELP "), 14);
-        assert_int_equal(count_lines(doc, "# TYPE "), 14);
+        assert_int_equal(count_lines(doc, "# HELP "), 16);
+        assert_int_equal(count_lines(doc, "# TYPE "), 16);
         assert_line(doc, "erasure_requests_consumed_total 0");
         assert_line(doc,
                     "erasure_requests_finished_total{status=\"completed\"} 0");
