@@ -6,7 +6,8 @@ synthetic erasure requests and --calls call outcome events per request plus
 one summary each (the documented schema, as the worker publishes them;
 every 20th request partially failed, every 50th left open), then runs the
 report over the period once per --format and prints wall time, CPU time and
-the child's peak RSS (getrusage ru_maxrss). The report's rows are checked
+the report process's peak RSS (wait4's ru_maxrss), first for reading alone
+(--request-id matching nothing: every event parsed, nothing kept). The report's rows are checked
 against what was produced, so a fast wrong answer does not pass.
 
 Defaults: 100 000 requests, 5 calls each: 600 000 outcome events.
@@ -111,14 +112,15 @@ topics = {{ requests = "{TOPICS[0]}"; outcomes = "{TOPICS[1]}";
     return path
 
 
-def run_report(conf, since, fmt, out_path):
+def run_report(conf, since, fmt, out_path, extra=()):
     """Runs one report; wall and CPU seconds and peak RSS (MiB) of that
     process alone (wait4's rusage, not every child's)."""
     exe = os.path.join(harness.BUILD_DIR, "erasure-worker")
     t0 = time.monotonic()
     with open(out_path, "w") as out, open(out_path + ".log", "w") as log:
         proc = subprocess.Popen([exe, "report", "-c", conf, "--since", since,
-                                 "--format", fmt], stdout=out, stderr=log)
+                                 "--format", fmt, *extra], stdout=out,
+                                stderr=log)
         _, status, ru = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - t0
@@ -145,6 +147,12 @@ def main():
         print(f"produced {args.requests} requests, {events} outcome events "
               f"in {time.monotonic() - t0:.1f} s")
         conf = config(workdir, broker.bootstrap)
+        # Reading alone: every event parsed, none kept (no request matches).
+        out = os.path.join(workdir, "baseline.csv")
+        r, wall, cpu, rss = run_report(conf, since, "csv", out,
+                                       ("--request-id", "no-such-request"))
+        print(f"reading only (--request-id matching none): {wall:.1f} s wall, "
+              f"{cpu:.1f} s CPU, peak RSS {rss:.0f} MiB")
         for fmt in args.formats.split(","):
             out = os.path.join(workdir, f"report.{fmt}")
             r, wall, cpu, rss = run_report(conf, since, fmt, out)

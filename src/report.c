@@ -63,7 +63,12 @@ static rd_kafka_t *make_consumer(const struct settings *s, char *errstr,
         char group[512];
         snprintf(group, sizeof(group), "%s.report", s->group_id);
         rd_kafka_conf_set_log_cb(conf, on_log);
-        if (set_props(conf, &s->kafka, errstr, errstr_size) ||
+        /* librdkafka prefetches up to 64 MiB per partition by default: more
+         * than the whole book of a large period. 4 MiB keeps the fetches
+         * large; the file's consumer properties, set after, still win. */
+        if (rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "4096",
+                              errstr, errstr_size) ||
+            set_props(conf, &s->kafka, errstr, errstr_size) ||
             set_props(conf, &s->consumer, errstr, errstr_size) ||
             rd_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) ||
             rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr,

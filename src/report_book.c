@@ -17,7 +17,8 @@ struct report_book {
         /* Open addressing: request id, and "@PARTITION@OFFSET" for every
          * request message (the dead letter of a message without a
          * readable id names only its position), to an index in entries.
-         * "@" cannot start a request id, so the two never collide. */
+         * "@" cannot start a request id, so the two never collide; the
+         * "@" keys are owned here, the ids are the entries' own strings. */
         char **keys;
         size_t *vals;
         size_t nkeys, kcap;
@@ -86,11 +87,12 @@ static int grow_index(struct report_book *b)
         return 0;
 }
 
-static int index_add(struct report_book *b, const char *key, size_t v)
+/* key is copied when it is a position, else borrowed from the entry. */
+static int index_add(struct report_book *b, char *key, size_t v)
 {
         if ((b->nkeys + 1) * 10 > b->kcap * 7 && grow_index(b))
                 return -1;
-        char *k = strdup(key);
+        char *k = key[0] == '@' ? strdup(key) : key;
         if (!k)
                 return -1;
         place(b->keys, b->vals, b->kcap, k, v);
@@ -137,10 +139,12 @@ void report_book_free(struct report_book *b)
 {
         if (!b)
                 return;
+        /* Keys first: telling owned from borrowed reads the ids. */
+        for (size_t i = 0; i < b->kcap; i++)
+                if (b->keys[i] && b->keys[i][0] == '@')
+                        free(b->keys[i]);
         for (size_t i = 0; i < b->n; i++)
                 entry_free(b->entries[i]);
-        for (size_t i = 0; i < b->kcap; i++)
-                free(b->keys[i]);
         free(b->entries);
         free(b->keys);
         free(b->vals);
@@ -181,7 +185,7 @@ static struct report_entry *entry_new(struct report_book *b, const char *id)
         e->requested_at_ms = -1;
         e->first_seen_ms = -1;
         b->entries[b->n] = e;
-        if (id && index_add(b, id, b->n)) {
+        if (id && index_add(b, e->request_id, b->n)) {
                 entry_free(e);
                 return NULL;
         }
@@ -205,7 +209,7 @@ int report_book_add_request(struct report_book *b, int32_t partition,
         size_t idx;
         struct report_entry *e = NULL;
         int rc = -1;
-        char pos[64];
+        char pos[40];
         snprintf(pos, sizeof(pos), "@%d@%lld", (int)partition,
                  (long long)offset);
         /* A request seen twice (replayed, re-sent) is one row. */
@@ -213,7 +217,8 @@ int report_book_add_request(struct report_book *b, int32_t partition,
                 e = b->entries[idx];
         } else if ((e = entry_new(b, id))) {
                 idx = b->n - 1;
-                snprintf(e->source, sizeof(e->source), "%s", pos + 1);
+                snprintf(e->source, sizeof(e->source), "%d@%lld",
+                         (int)partition, (long long)offset);
         }
         size_t seen;
         if (!e || (!find(b, pos, &seen) && index_add(b, pos, idx)))
@@ -389,7 +394,7 @@ int report_book_add_dead_letter(struct report_book *b, const char *request_id,
                                 const char *source_offset, const char *code,
                                 const char *reason)
 {
-        char pos[64];
+        char pos[40];
         snprintf(pos, sizeof(pos), "@%s@%s",
                  source_partition ? source_partition : "",
                  source_offset ? source_offset : "");

@@ -54,7 +54,7 @@ struct report_failure {
 
 struct report_entry {
         char *request_id;        /* NULL when the message had none readable */
-        char source[64];         /* "PARTITION@OFFSET" on the request topic */
+        char source[32];         /* "PARTITION@OFFSET" on the request topic */
         int64_t requested_at_ms; /* -1: not given or not readable */
         int64_t first_seen_ms;   /* request message's Kafka timestamp */
         int64_t finished_at_ms;  /* latest summary's; -1: none */
