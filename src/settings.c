@@ -31,7 +31,13 @@ static const char *const worker_keys[] = {"max_requests_in_flight",
                                           "commit_interval_ms",
                                           "ce_source",
                                           NULL};
-static const char *const metrics_keys[] = {"bind", "port", NULL};
+static const char *const metrics_keys[] = {"bind",
+                                           "port",
+                                           "connection_limit",
+                                           "per_ip_limit",
+                                           "idle_timeout_ms",
+                                           "request_deadline_ms",
+                                           NULL};
 static const char *const log_keys[] = {"level", NULL};
 
 static void where(const config_setting_t *st, char *buf, size_t n)
@@ -320,6 +326,29 @@ static int load_worker(struct settings *s, const config_setting_t *root,
                            errstr_size);
 }
 
+/* The probe server's limits against slow clients (struct metrics_limits). */
+static int load_metrics_limits(struct metrics_limits *l,
+                               const config_setting_t *m, char *errstr,
+                               size_t errstr_size)
+{
+        const struct {
+                const char *name;
+                unsigned int *field;
+                long long hi;
+        } t[] = {{"connection_limit", &l->connections, 65536},
+                 {"per_ip_limit", &l->per_ip, 65536},
+                 {"idle_timeout_ms", &l->idle_timeout_ms, 3600000},
+                 {"request_deadline_ms", &l->deadline_ms, 3600000}};
+        for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+                long long v = *t[i].field;
+                if (read_int(m, t[i].name, "metrics", 1, t[i].hi, &v, errstr,
+                             errstr_size))
+                        return -1;
+                *t[i].field = (unsigned int)v;
+        }
+        return 0;
+}
+
 static int load_metrics_log(struct settings *s, const config_setting_t *root,
                             char *errstr, size_t errstr_size)
 {
@@ -331,7 +360,9 @@ static int load_metrics_log(struct settings *s, const config_setting_t *root,
                     read_string(m, "bind", "metrics", &s->metrics_bind, errstr,
                                 errstr_size) ||
                     read_int(m, "port", "metrics", 0, 65535, &port, errstr,
-                             errstr_size))
+                             errstr_size) ||
+                    load_metrics_limits(&s->metrics_limits, m, errstr,
+                                        errstr_size))
                         return -1;
                 s->metrics_port = (int)port;
         }
