@@ -18,7 +18,7 @@
 
 struct tracked {
         int fd;
-        int64_t since_ms; /* start of the current request */
+        int64_t since_ms; /* accepted at */
         int shut;         /* shutdown() already sent */
         struct tracked *prev, *next;
 };
@@ -206,23 +206,4 @@ void httpd_deadline_notify(void *cls, struct MHD_Connection *conn,
                 track(d, conn, socket_context);
         else if (*socket_context)
                 untrack(d, *socket_context);
-}
-
-void httpd_deadline_completed(void *cls, struct MHD_Connection *conn,
-                              void **con_cls,
-                              enum MHD_RequestTerminationCode toe)
-{
-        struct httpd_deadline *d = cls;
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-        struct tracked *t;
-
-        (void)con_cls;
-        (void)toe;
-        if (!ci || !ci->socket_context)
-                return;
-        t = ci->socket_context;
-        pthread_mutex_lock(&d->lock);
-        t->since_ms = mono_ms();
-        pthread_mutex_unlock(&d->lock);
 }

@@ -3,14 +3,16 @@
  *
  * libmicrohttpd's own MHD_OPTION_CONNECTION_TIMEOUT is an idle timeout: a
  * client that sends one byte a second keeps its connection forever. This
- * module remembers when each connection (or, on a kept-alive connection,
- * its current request) began, and a thread of its own shuts down the
- * socket of any that is older than the deadline; the daemon then sees the
- * end of the stream and closes the connection itself.
+ * module remembers when each connection began, and a thread of its own
+ * shuts down the socket of any that is older than the deadline; the daemon
+ * then sees the end of the stream and closes the connection itself.
  *
- * Give httpd_deadline_notify as MHD_OPTION_NOTIFY_CONNECTION and
- * httpd_deadline_completed as MHD_OPTION_NOTIFY_COMPLETED, both with the
- * struct as their closure. Stop the daemon before httpd_deadline_free(). */
+ * The deadline runs per connection. That is per request for the metrics
+ * server, whose handler answers before the request is fully read, so
+ * libmicrohttpd closes every connection after its one response.
+ *
+ * Give httpd_deadline_notify as MHD_OPTION_NOTIFY_CONNECTION with the
+ * struct as its closure. Stop the daemon before httpd_deadline_free(). */
 #ifndef ERASURE_HTTPD_DEADLINE_H
 #define ERASURE_HTTPD_DEADLINE_H
 
@@ -29,10 +31,5 @@ void httpd_deadline_free(struct httpd_deadline *d);
 void httpd_deadline_notify(void *cls, struct MHD_Connection *conn,
                            void **socket_context,
                            enum MHD_ConnectionNotificationCode toe);
-/* MHD_RequestCompletedCallback: the next request on the connection gets a
- * fresh deadline. */
-void httpd_deadline_completed(void *cls, struct MHD_Connection *conn,
-                              void **con_cls,
-                              enum MHD_RequestTerminationCode toe);
 
 #endif

@@ -1036,8 +1036,7 @@ static struct MHD_Daemon *start_daemon(struct metrics *m, unsigned int flags,
             MHD_OPTION_CONNECTION_LIMIT, l->connections,
             MHD_OPTION_PER_IP_CONNECTION_LIMIT, l->per_ip,
             MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_NOTIFY_CONNECTION,
-            httpd_deadline_notify, m->deadline, MHD_OPTION_NOTIFY_COMPLETED,
-            httpd_deadline_completed, m->deadline, MHD_OPTION_END);
+            httpd_deadline_notify, m->deadline, MHD_OPTION_END);
 }
 
 int metrics_serve(struct metrics *m, const char *bind, int port, char *errstr,
