@@ -661,6 +661,10 @@ def check_bundle(name, docs, templates, code, docker, report, binary):
             brokers_override = args[i + 1]
         elif a.startswith("--brokers="):
             brokers_override = a.split("=", 1)[1]
+        elif a == "--metrics-bind" and i + 1 < len(args):
+            conf.metrics_bind = args[i + 1]
+        elif a.startswith("--metrics-bind="):
+            conf.metrics_bind = a.split("=", 1)[1]
     bootstrap = conf.bootstrap(brokers_override)
     try:
         kafka_hostports = _hostports(bootstrap)

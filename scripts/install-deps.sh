@@ -13,7 +13,7 @@ PKGS=(
   libmicrohttpd-dev libssl-dev libcmocka-dev
   python3 python3-pytest python3-confluent-kafka
   openjdk-17-jre-headless maven
-  valgrind clang clang-format cppcheck
+  valgrind clang clang-format cppcheck openssl
   kafkacat wrk gnuplot-nox
 )
 

@@ -10,6 +10,7 @@
 
 #define PROVIDER_ANY   (-2)
 #define MAX_LATENCY_MS 3600000
+#define MAX_PAD_BYTES  (1LL << 40)
 
 struct fault_rule {
         long id;
@@ -18,6 +19,7 @@ struct fault_rule {
         unsigned int status; /* 0: not set */
         char *retry_after;
         char *body;
+        long long pad_bytes; /* 0: none */
         double rate;
         long times; /* -1: unlimited */
         bool hang;
@@ -117,6 +119,17 @@ static bool parse_bool(json_t *v, bool *out)
         return true;
 }
 
+static bool parse_pad(json_t *v, long long *out)
+{
+        if (v == NULL)
+                return true;
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > MAX_PAD_BYTES)
+                return false;
+        *out = (long long)json_integer_value(v);
+        return true;
+}
+
 static bool parse_rate(json_t *v, double *out)
 {
         if (v == NULL)
@@ -133,8 +146,8 @@ static bool parse_rate(json_t *v, double *out)
 static const char *unknown_key(json_t *rule)
 {
         static const char *const known[] = {
-            "provider", "latency_ms", "status", "retry_after", "body",
-            "rate",     "times",      "hang",   "reset",
+            "provider",  "latency_ms", "status", "retry_after", "body",
+            "pad_bytes", "rate",       "times",  "hang",        "reset",
         };
         const char *key;
         json_t *v;
@@ -168,6 +181,8 @@ static const char *parse_fields(json_t *j, struct fault_rule *r)
                 return "retry_after must be a string";
         if (!parse_string(json_object_get(j, "body"), &r->body))
                 return "body must be a string";
+        if (!parse_pad(json_object_get(j, "pad_bytes"), &r->pad_bytes))
+                return "pad_bytes must be an integer 1..2^40";
         if (!parse_rate(json_object_get(j, "rate"), &r->rate))
                 return "rate must be a number 0..1";
         if (!parse_int(json_object_get(j, "times"), -1, 1000000000L,
@@ -187,8 +202,9 @@ static const char *check_combination(const struct fault_rule *r)
                 return "hang and reset exclude each other";
         if ((r->hang || r->reset) && r->status != 0)
                 return "hang/reset send no status";
-        if ((r->body != NULL || r->retry_after != NULL) && r->status == 0)
-                return "body and retry_after need a status";
+        if ((r->body != NULL || r->retry_after != NULL || r->pad_bytes) &&
+            r->status == 0)
+                return "body, pad_bytes and retry_after need a status";
         if (r->latency_ms < 0 && r->status == 0 && !r->hang && !r->reset)
                 return "a rule needs latency_ms, status, hang or reset";
         return NULL;
@@ -264,6 +280,8 @@ static json_t *rule_json(const struct fault_rule *r)
         if (r->body != NULL)
                 json_object_set_new(
                     j, "body", json_lossy_string(r->body, strlen(r->body)));
+        if (r->pad_bytes)
+                json_object_set_new(j, "pad_bytes", json_integer(r->pad_bytes));
         return j;
 }
 
@@ -309,6 +327,7 @@ static void apply_rule(struct fault_rule *r, struct fault_outcome *out)
         out->status = r->status;
         out->retry_after = r->retry_after ? xstrdup(r->retry_after) : NULL;
         out->body = r->body ? xstrdup(r->body) : NULL;
+        out->pad_bytes = (unsigned long long)r->pad_bytes;
 }
 
 void faults_pick(enum provider p, struct fault_outcome *out)

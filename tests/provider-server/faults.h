@@ -21,6 +21,7 @@ struct fault_outcome {
         unsigned int status;
         char *retry_after;
         char *body;
+        unsigned long long pad_bytes; /* spaces streamed after body */
 };
 
 void faults_init(unsigned long long seed, unsigned int base_latency_ms);
