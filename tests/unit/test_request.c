@@ -510,7 +510,7 @@ static void errstr_quotes_little_and_escapes(void **state)
         for (const char *p = r.errstr; *p; p++)
                 assert_true((unsigned char)*p >= 0x20 &&
                             (unsigned char)*p < 0x7f);
-        assert_non_null(strstr(r.errstr, "\\x07\\x0a\\x22x"));
+        assert_non_null(strstr(r.errstr, "\\x07\\x0A\\x22x"));
         done(&r);
         free(buf);
 }
