@@ -7,6 +7,7 @@
 
 #include "provider.h"
 #include "confread.h"
+#include "text.h"
 
 #include <regex.h>
 #include <stdlib.h>
@@ -50,11 +51,7 @@ static inline int is_token_char(unsigned char c)
 
 static inline int has_ctl(const char *s, size_t n)
 {
-        for (size_t i = 0; i < n; i++) {
-                if (is_ctl((unsigned char)s[i]))
-                        return 1;
-        }
-        return 0;
+        return text_has_ctl(s, n);
 }
 
 static inline int all_chars(const char *s, int (*ok)(unsigned char))
@@ -233,8 +230,6 @@ struct loader {
 
 /* ---- provider_plan.c: bounded strings ---------------------------------- */
 
-void provider_escape_text(char *dst, size_t cap, const char *src, size_t len,
-                          size_t max_in);
 int provider_has_dot_segment(const char *path);
 void provider_sb_init(struct sbuf *b, size_t max);
 void provider_sb_add(struct sbuf *b, const char *s, size_t n);
