@@ -284,6 +284,13 @@ void log_redact(char *s)
         log_redact_n(s, strlen(s));
 }
 
+void log_redact_len(char *s, size_t n)
+{
+        if (!s || log_nsecrets == 0)
+                return;
+        log_redact_n(s, n);
+}
+
 void log_redact_cut(char *s, size_t n)
 {
         if (!s)

@@ -30,6 +30,8 @@ void log_add_secret(const char *value);
 void log_clear_secrets(void);
 /* Overwrites in place every registered secret (or form of one) in s. */
 void log_redact(char *s);
+/* The same for the n bytes at s, which may hold NULs (a response body). */
+void log_redact_len(char *s, size_t n);
 /* For text cut at n bytes: overwrites the end of s[0..n) where it is the
  * first bytes of a registered secret whose rest was cut off. Redact the
  * whole text before cutting it where the whole text is at hand. */
