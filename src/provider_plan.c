@@ -145,6 +145,13 @@ static enum request_error check_string(struct planner *pl,
         if (strlen(s) != n || has_ctl(s, n))
                 return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
                                  "%s: contains a control character", path);
+        /* Such characters reach the resource in outcomes and logs, where
+         * they can make one identifier read as another. */
+        if (text_has_deceptive(s, n))
+                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                 "%s: contains a C1 control, bidi control or "
+                                 "line separator",
+                                 path);
         if (n > p->max_length)
                 return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
                                  "%s: longer than %zu bytes", path,
