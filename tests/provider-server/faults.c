@@ -10,6 +10,7 @@
 
 #define PROVIDER_ANY   (-2)
 #define MAX_LATENCY_MS 3600000
+#define MAX_ECHO_PAD   65536
 
 struct fault_rule {
         long id;
@@ -22,6 +23,8 @@ struct fault_rule {
         long times; /* -1: unlimited */
         bool hang;
         bool reset;
+        enum echo_mode echo;
+        long echo_pad; /* -1: not set */
         long applied;
 };
 
@@ -133,8 +136,9 @@ static bool parse_rate(json_t *v, double *out)
 static const char *unknown_key(json_t *rule)
 {
         static const char *const known[] = {
-            "provider", "latency_ms", "status", "retry_after", "body",
-            "rate",     "times",      "hang",   "reset",
+            "provider", "latency_ms", "status",   "retry_after",
+            "body",     "rate",       "times",    "hang",
+            "reset",    "echo",       "echo_pad",
         };
         const char *key;
         json_t *v;
@@ -149,6 +153,13 @@ static const char *unknown_key(json_t *rule)
                         return key;
         }
         return NULL;
+}
+
+static bool parse_echo(json_t *v, enum echo_mode *out)
+{
+        if (v == NULL)
+                return true;
+        return json_is_string(v) && echo_mode_parse(json_string_value(v), out);
 }
 
 static const char *parse_fields(json_t *j, struct fault_rule *r)
@@ -178,6 +189,11 @@ static const char *parse_fields(json_t *j, struct fault_rule *r)
                 return "hang must be a boolean";
         if (!parse_bool(json_object_get(j, "reset"), &r->reset))
                 return "reset must be a boolean";
+        if (!parse_echo(json_object_get(j, "echo"), &r->echo))
+                return "echo must be raw, percent or base64";
+        if (!parse_int(json_object_get(j, "echo_pad"), 0, MAX_ECHO_PAD,
+                       &r->echo_pad))
+                return "echo_pad must be an integer 0..65536";
         return NULL;
 }
 
@@ -189,6 +205,10 @@ static const char *check_combination(const struct fault_rule *r)
                 return "hang/reset send no status";
         if ((r->body != NULL || r->retry_after != NULL) && r->status == 0)
                 return "body and retry_after need a status";
+        if (r->echo != ECHO_NONE && (r->status == 0 || r->body != NULL))
+                return "echo needs a status and no body";
+        if (r->echo_pad >= 0 && r->echo == ECHO_NONE)
+                return "echo_pad needs echo";
         if (r->latency_ms < 0 && r->status == 0 && !r->hang && !r->reset)
                 return "a rule needs latency_ms, status, hang or reset";
         return NULL;
@@ -205,7 +225,8 @@ static void append_rule(const struct fault_rule *r)
 
 long faults_add(json_t *rule, char *err, size_t err_len)
 {
-        struct fault_rule r = {.latency_ms = -1, .rate = 1.0, .times = -1};
+        struct fault_rule r = {
+            .latency_ms = -1, .rate = 1.0, .times = -1, .echo_pad = -1};
         const char *problem = NULL;
         const char *bad_key;
         long id;
@@ -264,6 +285,11 @@ static json_t *rule_json(const struct fault_rule *r)
         if (r->body != NULL)
                 json_object_set_new(
                     j, "body", json_lossy_string(r->body, strlen(r->body)));
+        if (r->echo != ECHO_NONE)
+                json_object_set_new(j, "echo",
+                                    json_string(echo_mode_name(r->echo)));
+        if (r->echo_pad >= 0)
+                json_object_set_new(j, "echo_pad", json_integer(r->echo_pad));
         return j;
 }
 
@@ -309,6 +335,8 @@ static void apply_rule(struct fault_rule *r, struct fault_outcome *out)
         out->status = r->status;
         out->retry_after = r->retry_after ? xstrdup(r->retry_after) : NULL;
         out->body = r->body ? xstrdup(r->body) : NULL;
+        out->echo = r->echo;
+        out->echo_pad = r->echo_pad > 0 ? (unsigned int)r->echo_pad : 0;
 }
 
 void faults_pick(enum provider p, struct fault_outcome *out)
