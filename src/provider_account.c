@@ -298,11 +298,12 @@ static int check_insecure(struct loader *ld, const config_setting_t *s,
         const config_setting_t *cs = config_setting_get_member(s, name);
         if (insecure_allowed(url))
                 return 0;
+        /* The URL is not quoted: its user part could hold a password. */
         return confread_fail(&ld->cr, cs, NULL,
-                             "refused for non-loopback %s (allowed for "
-                             "127.0.0.0/8, ::1 and localhost, or with "
-                             "%s=1)",
-                             url, ALLOW_INSECURE_ENV);
+                             "refused: the base_url host is not loopback "
+                             "(allowed for 127.0.0.0/8, ::1 and localhost, or "
+                             "with %s=1)",
+                             ALLOW_INSECURE_ENV);
 }
 
 static int load_base_url(struct loader *ld, const config_setting_t *s,

@@ -792,12 +792,13 @@ static void test_insecure_refused_unless_loopback(void **state)
         (void)state;
         unsetenv("ERASURE_ALLOW_INSECURE");
         expect_tls_error("http://convai.example", "allow_plain_http = true;",
-                         "accounts.[0].allow_plain_http: refused for "
-                         "non-loopback http://convai.example (allowed for "
+                         "accounts.[0].allow_plain_http: refused: the "
+                         "base_url host is not loopback (allowed for "
                          "127.0.0.0/8, ::1 and localhost, or with "
                          "ERASURE_ALLOW_INSECURE=1)");
         expect_tls_error("https://convai.example", "tls_verify = false;",
-                         "accounts.[0].tls_verify: refused for non-loopback");
+                         "accounts.[0].tls_verify: refused: the base_url host "
+                         "is not loopback");
         /* Refused even where https makes it moot: it is a test setting. */
         expect_tls_error("https://10.0.0.1:8443", "allow_plain_http = true;",
                          "accounts.[0].allow_plain_http: refused");
@@ -810,6 +811,12 @@ static void test_insecure_refused_unless_loopback(void **state)
                          "allow_plain_http = true;",
                          "accounts.[0].allow_plain_http: refused");
         expect_tls_error("http://user@evil.example", "allow_plain_http = true;",
+                         "accounts.[0].allow_plain_http: refused");
+        expect_tls_error("http://127.0.0.1@evil.example",
+                         "allow_plain_http = true;",
+                         "accounts.[0].allow_plain_http: refused");
+        expect_tls_error("http://127.0.0.1.evil.example",
+                         "allow_plain_http = true;",
                          "accounts.[0].allow_plain_http: refused");
 
         expect_tls_ok("http://127.0.0.1:8080/convai",
