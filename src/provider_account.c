@@ -202,12 +202,11 @@ static int load_account_vars(struct loader *ld, const config_setting_t *s,
 
 static char *render_vars(const struct tmpl *t, const char **vals, size_t max)
 {
-        struct sbuf b;
-        provider_sb_init(&b, max);
+        struct buf b;
+        buf_init(&b, max);
         for (size_t i = 0; i < t->n; i++)
-                provider_sb_adds(&b, t->v[i].text ? t->v[i].text
-                                                  : vals[t->v[i].ref]);
-        return provider_sb_take(&b);
+                buf_adds(&b, t->v[i].text ? t->v[i].text : vals[t->v[i].ref]);
+        return buf_take(&b);
 }
 
 static int check_base_url(struct loader *ld, const config_setting_t *s,
@@ -319,6 +318,7 @@ static int load_base_url(struct loader *ld, const config_setting_t *s,
 
         if (confread_bool(&ld->cr, s, "allow_plain_http", &allow_http) < 0)
                 return -1;
+        acct->allow_plain_http = allow_http;
         if (us) {
                 if (confread_need_string(&ld->cr, s, "base_url", &src) < 0 ||
                     provider_tmpl_parse(ld, us, src, provider_find_var, d,
@@ -411,10 +411,23 @@ static int check_secrets_group(struct loader *ld, const config_setting_t *ss,
         return 0;
 }
 
+/* Which variable feeds which slot, for check-config. */
+static int note_secret_env(struct loader *ld, const config_setting_t *e,
+                           struct provider_account *acct, const char *slot,
+                           const char *var)
+{
+        size_t i = acct->nsecret_envs;
+        acct->secret_slots[i] = slot;
+        if (confread_strdup(&ld->cr, e, var, &acct->secret_envs[i]) != 0)
+                return -1;
+        acct->nsecret_envs++;
+        return 0;
+}
+
 /* The secret's value from the environment; never quoted in errors. */
 static int read_secret(struct loader *ld, const config_setting_t *s,
-                       const char *scheme, const struct auth_header *h,
-                       const char **out)
+                       struct provider_account *acct, const char *scheme,
+                       const struct auth_header *h, const char **out)
 {
         const config_setting_t *ss = config_setting_get_member(s, "secrets");
         const config_setting_t *e =
@@ -428,6 +441,8 @@ static int read_secret(struct loader *ld, const config_setting_t *s,
                                      scheme);
         }
         const char *var = config_setting_get_string(e);
+        if (note_secret_env(ld, e, acct, h->secret, var) != 0)
+                return -1;
         const char *v = getenv(var);
         if (!v || !v[0]) {
                 if (!ld->allow_missing_secrets)
@@ -449,31 +464,32 @@ static int read_secret(struct loader *ld, const config_setting_t *s,
 }
 
 static int build_auth_header(struct loader *ld, const config_setting_t *s,
-                             const char *scheme, const struct auth_header *h,
-                             const char **vals, struct provider_header *out)
+                             struct provider_account *acct, const char *scheme,
+                             const struct auth_header *h, const char **vals,
+                             struct provider_header *out)
 {
-        struct sbuf b;
+        struct buf b;
         const char *secret = NULL;
 
         out->name = strdup(h->name);
         if (!out->name)
                 return confread_fail_nomem(&ld->cr, s);
-        provider_sb_init(&b, 8000);
+        buf_init(&b, 8000);
         if (h->secret) {
                 out->secret = 1;
-                if (read_secret(ld, s, scheme, h, &secret) != 0)
+                if (read_secret(ld, s, acct, scheme, h, &secret) != 0)
                         return -1;
                 if (secret) {
-                        provider_sb_adds(&b, h->prefix);
-                        provider_sb_adds(&b, secret);
+                        buf_adds(&b, h->prefix);
+                        buf_adds(&b, secret);
                 }
         } else {
                 char *v = render_vars(&h->value, vals, 4000);
-                provider_sb_adds(&b, h->prefix);
-                provider_sb_adds(&b, v ? v : "");
+                buf_adds(&b, h->prefix);
+                buf_adds(&b, v ? v : "");
                 free(v);
         }
-        out->value = provider_sb_take(&b);
+        out->value = buf_take(&b);
         if (!out->value)
                 return confread_fail(&ld->cr, h->where, NULL,
                                      "header value too long");
@@ -497,13 +513,16 @@ static int load_auth_headers(struct loader *ld, const config_setting_t *s,
                 return -1;
         if (!sc)
                 return 0;
+        acct->auth = sc->name;
         acct->headers = alloc_array(sc->n, sizeof(*acct->headers));
-        if (!acct->headers)
+        acct->secret_slots = alloc_array(sc->n, sizeof(*acct->secret_slots));
+        acct->secret_envs = alloc_array(sc->n, sizeof(*acct->secret_envs));
+        if (!acct->headers || !acct->secret_slots || !acct->secret_envs)
                 return confread_fail_nomem(&ld->cr, s);
         for (size_t i = 0; i < sc->n; i++) {
                 acct->nheaders = i + 1;
-                if (build_auth_header(ld, s, sc->name, &sc->headers[i], vals,
-                                      &acct->headers[i]) != 0)
+                if (build_auth_header(ld, s, acct, sc->name, &sc->headers[i],
+                                      vals, &acct->headers[i]) != 0)
                         return -1;
         }
         return 0;
@@ -623,6 +642,10 @@ void provider_account_free(struct provider_account *a)
         }
         free(a->headers);
         free(a->ca_file);
+        for (size_t i = 0; i < a->nsecret_envs; i++)
+                free(a->secret_envs[i]);
+        free(a->secret_envs);
+        free(a->secret_slots);
 }
 
 int provider_load_accounts(struct loader *ld, const config_t *cfg)

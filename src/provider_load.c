@@ -391,6 +391,30 @@ provider_account_limits(const struct provider_account *acct)
         return &acct->limits;
 }
 
+const char *provider_account_base_url(const struct provider_account *acct)
+{
+        return acct->base_url;
+}
+
+const char *provider_account_auth(const struct provider_account *acct)
+{
+        return acct->auth;
+}
+
+int provider_account_plain_http(const struct provider_account *acct)
+{
+        return acct->allow_plain_http;
+}
+
+const char *provider_account_secret_slot(const struct provider_account *acct,
+                                         size_t i, const char **env_var)
+{
+        if (i >= acct->nsecret_envs)
+                return NULL;
+        *env_var = acct->secret_envs[i];
+        return acct->secret_slots[i];
+}
+
 const char *provider_secret_at(const struct provider_registry *reg, size_t i)
 {
         return i < reg->nsecrets ? reg->secrets[i] : NULL;

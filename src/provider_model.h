@@ -6,6 +6,7 @@
 #define ERASURE_PROVIDER_MODEL_H
 
 #include "provider.h"
+#include "buf.h"
 #include "confread.h"
 #include "text.h"
 
@@ -93,15 +94,6 @@ static inline void *alloc_array(size_t n, size_t size)
 {
         return calloc(n ? n : 1, size);
 }
-
-enum sb_state { SB_OK, SB_TOO_LONG, SB_NOMEM };
-
-/* A string that grows up to max bytes and then refuses, remembering why. */
-struct sbuf {
-        char *p;
-        size_t len, cap, max;
-        enum sb_state state;
-};
 
 /* Text with {name} placeholders, split at load time. */
 struct piece {
@@ -209,6 +201,13 @@ struct provider_account {
         size_t nheaders;
         char *ca_file;
         struct provider_limits limits;
+        const char *auth; /* scheme name, borrowed; NULL: none */
+        int allow_plain_http;
+        /* Per header of the scheme that takes a secret: the slot and the
+         * environment variable named for it (for check-config). */
+        const char **secret_slots; /* borrowed from the definition */
+        char **secret_envs;
+        size_t nsecret_envs;
 };
 
 struct provider_registry {
@@ -231,12 +230,6 @@ struct loader {
 /* ---- provider_plan.c: bounded strings ---------------------------------- */
 
 int provider_has_dot_segment(const char *path);
-void provider_sb_init(struct sbuf *b, size_t max);
-void provider_sb_add(struct sbuf *b, const char *s, size_t n);
-void provider_sb_adds(struct sbuf *b, const char *s);
-void provider_sb_add_encoded(struct sbuf *b, const char *s, size_t n);
-void provider_sb_free(struct sbuf *b);
-char *provider_sb_take(struct sbuf *b);
 
 /* ---- provider_load.c: definitions ------------------------------------- */
 

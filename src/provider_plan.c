@@ -21,74 +21,20 @@ int provider_has_dot_segment(const char *path)
         return 0;
 }
 
-void provider_sb_init(struct sbuf *b, size_t max)
-{
-        memset(b, 0, sizeof(*b));
-        b->max = max;
-}
-
-void provider_sb_add(struct sbuf *b, const char *s, size_t n)
-{
-        if (b->state != SB_OK)
-                return;
-        if (n > b->max - b->len) {
-                b->state = SB_TOO_LONG;
-                return;
-        }
-        if (b->len + n + 1 > b->cap) {
-                size_t cap = b->cap ? b->cap : 64;
-                while (cap < b->len + n + 1)
-                        cap *= 2;
-                char *p = realloc(b->p, cap);
-                if (!p) {
-                        b->state = SB_NOMEM;
-                        return;
-                }
-                b->p = p;
-                b->cap = cap;
-        }
-        memcpy(b->p + b->len, s, n);
-        b->len += n;
-        b->p[b->len] = '\0';
-}
-
-void provider_sb_adds(struct sbuf *b, const char *s)
-{
-        provider_sb_add(b, s, strlen(s));
-}
-
 /* RFC 3986: everything but the unreserved set is encoded, so a value can
  * never add a path segment, a query, a fragment or a header line. */
-void provider_sb_add_encoded(struct sbuf *b, const char *s, size_t n)
+static void add_encoded(struct buf *b, const char *s, size_t n)
 {
         static const char hex[] = "0123456789ABCDEF";
         for (size_t i = 0; i < n; i++) {
                 unsigned char c = (unsigned char)s[i];
                 if (is_unreserved(c)) {
-                        provider_sb_add(b, (const char *)&s[i], 1);
+                        buf_add(b, (const char *)&s[i], 1);
                 } else {
                         char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-                        provider_sb_add(b, e, 3);
+                        buf_add(b, e, 3);
                 }
         }
-}
-
-void provider_sb_free(struct sbuf *b)
-{
-        free(b->p);
-        memset(b, 0, sizeof(*b));
-}
-
-/* The string, or NULL if it overflowed or ran out of memory. */
-char *provider_sb_take(struct sbuf *b)
-{
-        if (b->state != SB_OK) {
-                provider_sb_free(b);
-                return NULL;
-        }
-        char *p = b->p ? b->p : strdup("");
-        b->p = NULL;
-        return p;
 }
 
 /* ---- planning: checking a target --------------------------------------- */
@@ -342,11 +288,10 @@ static long unique_items(json_t *arr, size_t *order)
         return (long)m;
 }
 
+/* Not the request's fault: it must be retried, not rejected. */
 static enum request_error nomem(struct planner *pl)
 {
-        /* request.h has no internal-error code; the request is too big for
-         * the memory we have. */
-        return plan_fail(pl, REQUEST_ERR_OVERSIZE,
+        return plan_fail(pl, REQUEST_ERR_INTERNAL,
                          "out of memory while planning");
 }
 
@@ -441,42 +386,42 @@ check_target(struct planner *pl, const struct request_target *t, size_t *ncalls)
 
 /* ---- planning: rendering calls ----------------------------------------- */
 
-static void sb_add_value(struct sbuf *b, json_t *v, int encode)
+static void add_value(struct buf *b, json_t *v, int encode)
 {
         char num[32];
         if (json_is_string(v)) {
                 const char *s = json_string_value(v);
                 if (encode)
-                        provider_sb_add_encoded(b, s, strlen(s));
+                        add_encoded(b, s, strlen(s));
                 else
-                        provider_sb_adds(b, s);
+                        buf_adds(b, s);
         } else if (json_is_integer(v)) {
                 snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
                          json_integer_value(v));
-                provider_sb_adds(b, num);
+                buf_adds(b, num);
         } else if (json_is_array(v)) {
                 for (size_t i = 0; i < json_array_size(v); i++) {
                         if (i > 0)
-                                provider_sb_add(b, ",", 1);
-                        sb_add_value(b, json_array_get(v, i), encode);
+                                buf_add(b, ",", 1);
+                        add_value(b, json_array_get(v, i), encode);
                 }
         }
 }
 
-static enum request_error sb_error(struct planner *pl, struct sbuf *b,
-                                   const char *what)
+static enum request_error text_fail(struct planner *pl, struct buf *b,
+                                    const char *what)
 {
-        enum sb_state st = b->state;
+        enum buf_state st = b->state;
         size_t max = b->max;
-        provider_sb_free(b);
-        if (st == SB_NOMEM)
+        buf_free(b);
+        if (st == BUF_NOMEM)
                 return nomem(pl);
         return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
                          "targets[%zu]: %s longer than %zu bytes", pl->target,
                          what, max);
 }
 
-static void render_query(struct sbuf *b, const struct provider_action *a,
+static void render_query(struct buf *b, const struct provider_action *a,
                          json_t *const *vals)
 {
         int first = 1;
@@ -489,17 +434,16 @@ static void render_query(struct sbuf *b, const struct provider_action *a,
                 }
                 if (absent)
                         continue;
-                provider_sb_add(b, first ? "?" : "&", 1);
+                buf_add(b, first ? "?" : "&", 1);
                 first = 0;
-                provider_sb_add_encoded(b, q->name, strlen(q->name));
-                provider_sb_add(b, "=", 1);
+                add_encoded(b, q->name, strlen(q->name));
+                buf_add(b, "=", 1);
                 for (size_t k = 0; k < q->value.n; k++) {
                         const struct piece *pc = &q->value.v[k];
                         if (pc->text)
-                                provider_sb_add_encoded(b, pc->text,
-                                                        strlen(pc->text));
+                                add_encoded(b, pc->text, strlen(pc->text));
                         else
-                                sb_add_value(b, vals[pc->ref], 1);
+                                add_value(b, vals[pc->ref], 1);
                 }
         }
 }
@@ -509,32 +453,32 @@ static enum request_error render_url(struct planner *pl,
                                      const struct provider_action *a,
                                      json_t *const *vals, char **out)
 {
-        struct sbuf b;
+        struct buf b;
         size_t path_start = strlen(acct->base_url);
 
-        provider_sb_init(&b, URL_MAX);
-        provider_sb_adds(&b, acct->base_url);
+        buf_init(&b, URL_MAX);
+        buf_adds(&b, acct->base_url);
         for (size_t i = 0; i < a->path.n; i++) {
                 const struct piece *pc = &a->path.v[i];
                 if (pc->text)
-                        provider_sb_adds(&b, pc->text);
+                        buf_adds(&b, pc->text);
                 else
-                        sb_add_value(&b, vals[pc->ref], 1);
+                        add_value(&b, vals[pc->ref], 1);
         }
-        if (b.state != SB_OK)
-                return sb_error(pl, &b, "URL");
+        if (b.state != BUF_OK)
+                return text_fail(pl, &b, "URL");
         /* The config's path has none, so a value made it. */
-        if (provider_has_dot_segment(b.p + path_start)) {
-                provider_sb_free(&b);
+        if (provider_has_dot_segment(b.data + path_start)) {
+                buf_free(&b);
                 return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
                                  "targets[%zu]: a value would make a . or .. "
                                  "segment in the path of action %s",
                                  pl->target, a->name);
         }
         render_query(&b, a, vals);
-        if (b.state != SB_OK)
-                return sb_error(pl, &b, "URL");
-        *out = provider_sb_take(&b);
+        if (b.state != BUF_OK)
+                return text_fail(pl, &b, "URL");
+        *out = buf_take(&b);
         return REQUEST_OK;
 }
 
@@ -565,7 +509,7 @@ static json_t *render_object(json_t *t, const struct provider_action *a,
 
         json_object_foreach(t, key, child)
         {
-                int skip;
+                int skip = 0; /* o is NULL: out of memory, not absent */
                 json_t *r = o ? render_json(child, a, vals, &skip) : NULL;
                 if (r && json_object_set_new(o, key, r) == 0)
                         continue;
@@ -636,18 +580,18 @@ static enum request_error render_resource(struct planner *pl,
                                           const struct provider_action *a,
                                           json_t *const *vals, char **out)
 {
-        struct sbuf b;
-        provider_sb_init(&b, RESOURCE_MAX);
+        struct buf b;
+        buf_init(&b, RESOURCE_MAX);
         for (size_t i = 0; i < a->resource.n; i++) {
                 const struct piece *pc = &a->resource.v[i];
                 if (pc->text)
-                        provider_sb_adds(&b, pc->text);
+                        buf_adds(&b, pc->text);
                 else if (vals[pc->ref])
-                        sb_add_value(&b, vals[pc->ref], 0);
+                        add_value(&b, vals[pc->ref], 0);
         }
-        if (b.state != SB_OK)
-                return sb_error(pl, &b, "resource");
-        *out = provider_sb_take(&b);
+        if (b.state != BUF_OK)
+                return text_fail(pl, &b, "resource");
+        *out = buf_take(&b);
         return REQUEST_OK;
 }
 

@@ -32,6 +32,7 @@ static const char *const request_error_names[] = {
     [REQUEST_ERR_BAD_FIELD] = "bad_field",
     [REQUEST_ERR_NO_ACTION] = "no_action",
     [REQUEST_ERR_TOO_MANY_CALLS] = "too_many_calls",
+    [REQUEST_ERR_INTERNAL] = "internal_error",
 };
 
 const char *request_error_name(enum request_error err)
@@ -238,6 +239,16 @@ fail(struct parse_ctx *ctx, enum request_error err, const char *fmt, ...)
         return -1;
 }
 
+/* jansson reports most allocation failures with json_error_out_of_memory,
+ * but one that happens before parsing starts (its lexer's buffer) leaves
+ * the error empty (and its code unset): no text means nothing was wrong
+ * with the input. */
+static int load_out_of_memory(const json_error_t *jerr)
+{
+        return jerr->text[0] == '\0' ||
+               json_error_code(jerr) == json_error_out_of_memory;
+}
+
 static json_t *load_json(struct parse_ctx *ctx, const void *buf, size_t len)
 {
         json_error_t jerr;
@@ -250,7 +261,9 @@ static json_t *load_json(struct parse_ctx *ctx, const void *buf, size_t len)
         json_t *root =
             json_loadb(buf ? buf : "", buf ? len : 0,
                        JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-        if (!root)
+        if (!root && load_out_of_memory(&jerr))
+                fail(ctx, REQUEST_ERR_INTERNAL, "out of memory while parsing");
+        else if (!root)
                 fail(ctx, REQUEST_ERR_NOT_JSON,
                      "not valid JSON (line %d, column %d): %s", jerr.line,
                      jerr.column, escape_input(jerr.text, q, 0));
@@ -367,7 +380,7 @@ static int check_targets(struct parse_ctx *ctx, json_t *root,
 
         req->targets = calloc(n, sizeof(*req->targets));
         if (!req->targets)
-                return fail(ctx, REQUEST_ERR_TARGETS,
+                return fail(ctx, REQUEST_ERR_INTERNAL,
                             "out of memory for %zu targets", n);
         req->ntargets = n;
         for (size_t i = 0; i < n; i++) {
@@ -447,7 +460,7 @@ struct request *request_parse(const void *buf, size_t len,
         struct request *req = calloc(1, sizeof(*req));
         if (!req) {
                 json_decref(root);
-                fail(&ctx, REQUEST_ERR_TARGETS, "out of memory");
+                fail(&ctx, REQUEST_ERR_INTERNAL, "out of memory");
                 return NULL;
         }
         req->root = root;

@@ -24,6 +24,9 @@ enum request_error {
         REQUEST_ERR_BAD_FIELD,        /* "bad_field" (identifier, type, …) */
         REQUEST_ERR_NO_ACTION,        /* "no_action" (target triggers none) */
         REQUEST_ERR_TOO_MANY_CALLS,   /* "too_many_calls" */
+        /* "internal_error": out of memory, not the message's fault; the
+         * message must be retried, never dead-lettered. */
+        REQUEST_ERR_INTERNAL,
 };
 
 const char *request_error_name(enum request_error err);

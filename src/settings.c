@@ -91,11 +91,15 @@ static int read_props(struct confread *cr, const config_setting_t *parent,
 /* "name=ENV_VAR": the property's value comes from the environment, so
  * Kafka passwords never sit in the config file. */
 static int read_env_props(struct confread *cr, const config_setting_t *kafka,
-                          struct settings_props *out, int allow_missing)
+                          struct settings *s, int allow_missing)
 {
         struct settings_props tmp = {0};
-        if (read_props(cr, kafka, "properties_from_env", &tmp))
+        struct settings_props *out = &s->kafka;
+        if (read_props(cr, kafka, "properties_from_env", &tmp) ||
+            read_props(cr, kafka, "properties_from_env", &s->kafka_from_env)) {
+                props_clear(&tmp);
                 return -1;
+        }
         const config_setting_t *arr =
             config_setting_get_member(kafka, "properties_from_env");
         int rc = 0;
@@ -187,7 +191,7 @@ static int load_kafka(struct confread *cr, struct settings *s,
                 return 0;
         if (confread_check_keys(cr, k, kafka_keys) ||
             read_props(cr, k, "properties", &s->kafka) ||
-            read_env_props(cr, k, &s->kafka, allow_missing) ||
+            read_env_props(cr, k, s, allow_missing) ||
             read_props(cr, k, "consumer", &s->consumer) ||
             read_props(cr, k, "producer", &s->producer) ||
             read_string(cr, k, "group_id", &s->group_id) ||
@@ -333,6 +337,7 @@ void settings_free(struct settings *s)
         if (!s)
                 return;
         props_clear(&s->kafka);
+        props_clear(&s->kafka_from_env);
         props_clear(&s->consumer);
         props_clear(&s->producer);
         free(s->path);

@@ -49,6 +49,34 @@ static void test_accounts_and_limits(void **state)
         assert_int_equal(l->tls_verify, 1);
 }
 
+/* What check-config shows: base URL, scheme, plain-http flag and the
+ * variable each secret slot comes from, never the value. */
+static void test_account_description(void **state)
+{
+        (void)state;
+        const struct provider_account *a = provider_account_at(reg, 1);
+        const char *env = NULL;
+        assert_string_equal(provider_account_base_url(a),
+                            "http://127.0.0.1:8080/vectara");
+        assert_string_equal(provider_account_auth(a), "oauth");
+        assert_int_equal(provider_account_plain_http(a), 1);
+        assert_string_equal(provider_account_secret_slot(a, 0, &env),
+                            "oauth_token");
+        assert_string_equal(env, "TP_VECTARA_TOKEN");
+        assert_null(provider_account_secret_slot(a, 1, &env));
+
+        a = provider_account_at(reg, 3); /* algolia: vars in the host */
+        assert_string_equal(provider_account_base_url(a),
+                            "https://APPID42.algolia.net/agent-studio");
+        assert_string_equal(provider_account_auth(a), "api_key");
+        assert_int_equal(provider_account_plain_http(a), 0);
+        /* The application-id header has no secret: one slot only. */
+        assert_string_equal(provider_account_secret_slot(a, 0, &env),
+                            "api_key");
+        assert_string_equal(env, "TP_ALGOLIA_KEY");
+        assert_null(provider_account_secret_slot(a, 1, &env));
+}
+
 static void test_secrets_enumerated(void **state)
 {
         const char *want[] = {"vectara-key-1", "vectara-oauth-2",
@@ -862,6 +890,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_accounts_and_limits),
+            cmocka_unit_test(test_account_description),
             cmocka_unit_test(test_secrets_enumerated),
             cmocka_unit_test(test_secret_listed_once),
             cmocka_unit_test(test_allow_missing_secrets),

@@ -2,6 +2,7 @@
  * against the vendors' documents (exact calls), request checks and the
  * encoding of hostile identifiers. */
 #include "provider_fixture.h"
+#include "oom_alloc.h"
 
 /* ---- the five endpoints ------------------------------------------------ */
 
@@ -689,6 +690,39 @@ static void test_custom_templates(void **state)
         provider_registry_free(r);
 }
 
+/* Out of memory while planning is the worker's problem, not the
+ * request's: REQUEST_ERR_INTERNAL (retried), never oversize or bad_field
+ * (dead-lettered and committed). Each of the planner's jansson
+ * allocations fails in turn until the plan succeeds. */
+static void test_out_of_memory_is_internal(void **state)
+{
+        (void)state;
+        struct request *req = test_req_new(
+            "{'targets':[{'provider':'convai','character_id':'c0ffee',"
+            "'session_ids':['s-1','s-2']},{'provider':'vectara',"
+            "'agent_id':'agt_1','session_ids':['ase_1','ase_2']}]}");
+        long budget;
+        int internal = 0;
+        for (budget = 0; budget < 10000; budget++) {
+                struct provider_plan plan = {0};
+                char err[256] = "";
+                oom_arm(budget);
+                enum request_error rc =
+                    provider_plan(reg, req, 0, &plan, err, sizeof(err));
+                oom_disarm();
+                provider_plan_clear(&plan);
+                if (rc == REQUEST_OK)
+                        break;
+                if (rc != REQUEST_ERR_INTERNAL)
+                        fail_msg("budget %ld: %s (%s)", budget,
+                                 request_error_name(rc), err);
+                internal++;
+        }
+        test_req_free(req);
+        assert_true(budget < 10000);
+        assert_true(internal > 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -709,6 +743,7 @@ int main(void)
             cmocka_unit_test(test_hostile_names_escaped),
             cmocka_unit_test(test_all_or_nothing),
             cmocka_unit_test(test_custom_templates),
+            cmocka_unit_test(test_out_of_memory_is_internal),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
