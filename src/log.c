@@ -44,6 +44,14 @@ static struct log_secret log_secrets[LOG_MAX_SECRETS * LOG_FORMS_PER_SECRET];
 static size_t log_nsecrets; /* entries of log_secrets[] in use */
 static size_t log_nvalues;  /* secrets registered, counted for the bound */
 static int log_secrets_overflowed;
+/* One bit per pair of bytes some entry starts with: most positions of a
+ * line start none, and are passed over without comparing each entry. */
+static unsigned char log_pairs[65536 / 8];
+
+static unsigned log_pair(const char *s)
+{
+        return (unsigned)(unsigned char)s[0] << 8 | (unsigned char)s[1];
+}
 
 void log_set_level(enum log_level level)
 {
@@ -132,6 +140,8 @@ static void log_add_form(const char *value, size_t len)
         log_secrets[log_nsecrets].len = len;
         log_secrets[log_nsecrets].plain = log_secret_plain(copy, len);
         log_nsecrets++;
+        log_pairs[log_pair(copy) / 8] |=
+            (unsigned char)(1u << log_pair(copy) % 8);
 }
 
 static int log_unreserved(unsigned char c)
@@ -240,6 +250,7 @@ void log_clear_secrets(void)
         }
         log_nsecrets = 0;
         log_nvalues = 0;
+        memset(log_pairs, 0, sizeof(log_pairs));
         log_secrets_overflowed = 0;
 }
 
@@ -248,6 +259,10 @@ void log_clear_secrets(void)
 static size_t log_match_at(const char *s, size_t avail, int plain_only)
 {
         size_t best = 0;
+        /* Every entry is at least LOG_MIN_SECRET_LEN bytes long. */
+        if (avail < 2 ||
+            !(log_pairs[log_pair(s) / 8] & (1u << log_pair(s) % 8)))
+                return 0;
         for (size_t i = 0; i < log_nsecrets; i++) {
                 const struct log_secret *sec = &log_secrets[i];
                 if (sec->len > avail || sec->len <= best ||
