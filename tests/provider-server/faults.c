@@ -11,6 +11,7 @@
 #define PROVIDER_ANY   (-2)
 #define MAX_LATENCY_MS 3600000
 #define MAX_PAD_BYTES  (1LL << 40)
+#define MAX_ECHO_PAD   65536
 
 struct fault_rule {
         long id;
@@ -24,6 +25,8 @@ struct fault_rule {
         long times; /* -1: unlimited */
         bool hang;
         bool reset;
+        enum echo_mode echo;
+        long echo_pad; /* -1: not set */
         long applied;
 };
 
@@ -146,8 +149,9 @@ static bool parse_rate(json_t *v, double *out)
 static const char *unknown_key(json_t *rule)
 {
         static const char *const known[] = {
-            "provider",  "latency_ms", "status", "retry_after", "body",
-            "pad_bytes", "rate",       "times",  "hang",        "reset",
+            "provider", "latency_ms", "status", "retry_after",
+            "body",     "pad_bytes",  "rate",   "times",
+            "hang",     "reset",      "echo",   "echo_pad",
         };
         const char *key;
         json_t *v;
@@ -162,6 +166,13 @@ static const char *unknown_key(json_t *rule)
                         return key;
         }
         return NULL;
+}
+
+static bool parse_echo(json_t *v, enum echo_mode *out)
+{
+        if (v == NULL)
+                return true;
+        return json_is_string(v) && echo_mode_parse(json_string_value(v), out);
 }
 
 static const char *parse_fields(json_t *j, struct fault_rule *r)
@@ -193,6 +204,11 @@ static const char *parse_fields(json_t *j, struct fault_rule *r)
                 return "hang must be a boolean";
         if (!parse_bool(json_object_get(j, "reset"), &r->reset))
                 return "reset must be a boolean";
+        if (!parse_echo(json_object_get(j, "echo"), &r->echo))
+                return "echo must be raw, percent or base64";
+        if (!parse_int(json_object_get(j, "echo_pad"), 0, MAX_ECHO_PAD,
+                       &r->echo_pad))
+                return "echo_pad must be an integer 0..65536";
         return NULL;
 }
 
@@ -205,6 +221,10 @@ static const char *check_combination(const struct fault_rule *r)
         if ((r->body != NULL || r->retry_after != NULL || r->pad_bytes) &&
             r->status == 0)
                 return "body, pad_bytes and retry_after need a status";
+        if (r->echo != ECHO_NONE && (r->status == 0 || r->body != NULL))
+                return "echo needs a status and no body";
+        if (r->echo_pad >= 0 && r->echo == ECHO_NONE)
+                return "echo_pad needs echo";
         if (r->latency_ms < 0 && r->status == 0 && !r->hang && !r->reset)
                 return "a rule needs latency_ms, status, hang or reset";
         return NULL;
@@ -221,7 +241,8 @@ static void append_rule(const struct fault_rule *r)
 
 long faults_add(json_t *rule, char *err, size_t err_len)
 {
-        struct fault_rule r = {.latency_ms = -1, .rate = 1.0, .times = -1};
+        struct fault_rule r = {
+            .latency_ms = -1, .rate = 1.0, .times = -1, .echo_pad = -1};
         const char *problem = NULL;
         const char *bad_key;
         long id;
@@ -282,6 +303,11 @@ static json_t *rule_json(const struct fault_rule *r)
                     j, "body", json_lossy_string(r->body, strlen(r->body)));
         if (r->pad_bytes)
                 json_object_set_new(j, "pad_bytes", json_integer(r->pad_bytes));
+        if (r->echo != ECHO_NONE)
+                json_object_set_new(j, "echo",
+                                    json_string(echo_mode_name(r->echo)));
+        if (r->echo_pad >= 0)
+                json_object_set_new(j, "echo_pad", json_integer(r->echo_pad));
         return j;
 }
 
@@ -328,6 +354,8 @@ static void apply_rule(struct fault_rule *r, struct fault_outcome *out)
         out->retry_after = r->retry_after ? xstrdup(r->retry_after) : NULL;
         out->body = r->body ? xstrdup(r->body) : NULL;
         out->pad_bytes = (unsigned long long)r->pad_bytes;
+        out->echo = r->echo;
+        out->echo_pad = r->echo_pad > 0 ? (unsigned int)r->echo_pad : 0;
 }
 
 void faults_pick(enum provider p, struct fault_outcome *out)

@@ -396,6 +396,15 @@ static void reset_connection(struct MHD_Connection *conn)
                            sizeof(lg));
 }
 
+static void echo_reply(struct request *rq, struct reply *r)
+{
+        char *text =
+            echo_credentials(rq->headers, rq->fault.echo, rq->fault.echo_pad);
+
+        provider_fault_reply_text(rq->provider, rq->fault.status, text, r);
+        free(text);
+}
+
 static void build_reply(struct request *rq, struct reply *r)
 {
         struct provider_request prq = {
@@ -409,6 +418,8 @@ static void build_reply(struct request *rq, struct reply *r)
 
         if (rq->fault.action != FAULT_STATUS)
                 provider_handle(rq->provider, &prq, r);
+        else if (rq->fault.echo != ECHO_NONE)
+                echo_reply(rq, r);
         else if (rq->fault.body != NULL)
                 reply_raw(r, rq->fault.status, rq->fault.body);
         else
