@@ -331,25 +331,38 @@ static size_t log_escape_len(const char *s, size_t avail)
         return len < avail ? len : avail;
 }
 
-/* The pass over the encoded line. A match may not start inside an escape
- * ("\n", "\u001b", "\\"): masking from there would leave a lone backslash
- * or a broken \u and the line would no longer be JSON. Plain secrets hold
- * no backslash, so no match can span an escape either. */
+/* The pass over the encoded line, for secrets the encoding itself forms:
+ * "\n" + "fzSECRET" reads "nfzSECRET" in the line. A match may start inside
+ * an escape ("\n", "\u001b"); masking from there would leave a lone
+ * backslash or a broken \u and the line would no longer be JSON, so the
+ * whole escape is masked with it (and a match that ends inside the escape
+ * it started in masks to the escape's end). Plain secrets hold no
+ * backslash, so no match spans the start of another escape. Bytes before
+ * i are final when a match at i is found, so the escape's head is
+ * overwritten at once; bytes from i on are masked as the pass reaches
+ * them, so overlapping matches are still all found on the original. */
 static void log_redact_encoded(char *s, size_t n)
 {
-        size_t mask_end = 0;
-        size_t i = 0;
-        while (i < n) {
-                if (s[i] == '\\') {
-                        i += log_escape_len(s + i, n - i);
-                        continue;
+        size_t mask_end = 0, esc_start = 0, esc_end = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (i >= esc_end && s[i] == '\\') {
+                        esc_start = i;
+                        esc_end = i + log_escape_len(s + i, n - i);
                 }
+                int in_esc = i < esc_end;
                 size_t m = log_match_at(s + i, n - i, 1);
-                if (m > 0 && i + m > mask_end)
-                        mask_end = i + m;
+                if (m > 0) {
+                        size_t end = i + m;
+                        if (in_esc) {
+                                memset(s + esc_start, '*', i - esc_start);
+                                if (end < esc_end)
+                                        end = esc_end;
+                        }
+                        if (end > mask_end)
+                                mask_end = end;
+                }
                 if (i < mask_end)
                         s[i] = '*';
-                i++;
         }
 }
 
