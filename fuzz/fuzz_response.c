@@ -28,25 +28,14 @@
 #include "retry.h"
 #include "settings.h"
 
+#include "fuzz_util.h"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#ifndef ERASURE_SOURCE_DIR
-#define ERASURE_SOURCE_DIR "."
-#endif
 
 #define MAX_ACTIONS      64
 #define RETRY_AFTER_MAX  3600000 /* retry.h: waits capped at 1 hour */
 #define MAX_RETRY_DIGITS 9       /* exact below the cap, no overflow */
-
-#define CHECK(cond)                                                            \
-        do {                                                                   \
-                if (!(cond)) {                                                 \
-                        fprintf(stderr, "invariant broken: %s (%s:%d)\n",      \
-                                #cond, __FILE__, __LINE__);                    \
-                        abort();                                               \
-                }                                                              \
-        } while (0)
 
 /* One account per provider, each with a target that fires every action
  * the provider has: the actions are learnt by planning these, so a new
@@ -77,63 +66,23 @@ static struct settings *settings;
 static const struct provider_action *actions[MAX_ACTIONS];
 static size_t nactions;
 
-__attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        fprintf(stderr, "fuzz_response: ");
-        vfprintf(stderr, fmt, ap);
-        fprintf(stderr, "\n");
-        va_end(ap);
-        exit(1);
-}
-
 /* ---- start-up ---------------------------------------------------------- */
 
-static void write_config(const char *path)
-{
-        FILE *f = fopen(path, "w");
-        if (!f)
-                die("cannot write %s", path);
-        fprintf(f, "@include \"providers.conf\"\n"
-                   "log = { level = \"error\"; };\n"
-                   "accounts = (\n");
-        for (size_t i = 0; i < NACCOUNTS; i++)
-                fprintf(f,
-                        "  { provider = \"%s\"; name = \"default\"; %s }%s\n",
-                        accounts[i][0], accounts[i][1],
-                        i + 1 < NACCOUNTS ? "," : "");
-        fprintf(f, ");\n");
-        if (fclose(f) != 0)
-                die("cannot write %s", path);
-}
-
-/* As fuzz_plan.c: settings_load() resolves @include next to the file. */
 static void load_settings(void)
 {
-        char src[PATH_MAX], inc[PATH_MAX + 32], dir[] = "/tmp/fuzz_resp.XXXXXX";
-        char conf[sizeof(dir) + 16], link[sizeof(dir) + 32], err[1024];
-        const char *env = getenv("ERASURE_SOURCE_DIR");
-        const char *s = env && env[0] ? env : ERASURE_SOURCE_DIR;
-
-        if (!realpath(s, src))
-                die("source directory %s not found (set ERASURE_SOURCE_DIR)",
-                    s);
-        snprintf(inc, sizeof(inc), "%s/config/providers.conf", src);
-        if (!mkdtemp(dir))
-                die("mkdtemp %s failed", dir);
-        snprintf(conf, sizeof(conf), "%s/worker.conf", dir);
-        snprintf(link, sizeof(link), "%s/providers.conf", dir);
-        if (symlink(inc, link) != 0)
-                die("cannot link %s to %s", link, inc);
-        write_config(conf);
+        char text[2048];
+        size_t n = 0;
+        for (size_t i = 0; i < NACCOUNTS; i++) {
+                n += (size_t)snprintf(
+                    text + n, sizeof(text) - n,
+                    "  { provider = \"%s\"; name = \"default\"; %s }%s\n",
+                    accounts[i][0], accounts[i][1],
+                    i + 1 < NACCOUNTS ? "," : "");
+                if (n >= sizeof(text))
+                        fuzz_die("accounts do not fit");
+        }
         setenv("FUZZ_RESP_KEY", "fzsecret-response-key-Q4", 1);
-        settings = settings_load(conf, 0, err, sizeof(err));
-        unlink(conf);
-        unlink(link);
-        rmdir(dir);
-        if (!settings)
-                die("cannot load the fuzzing config: %s", err);
+        settings = fuzz_load_settings(text);
 }
 
 static void add_action(const struct provider_action *a)
@@ -142,7 +91,7 @@ static void add_action(const struct provider_action *a)
                 if (actions[i] == a)
                         return;
         if (nactions == MAX_ACTIONS)
-                die("more than %d actions", MAX_ACTIONS);
+                fuzz_die("more than %d actions", MAX_ACTIONS);
         actions[nactions++] = a;
 }
 
@@ -159,11 +108,12 @@ static void learn_actions(const char *provider, const char *fields)
         struct request *req = request_parse(json, strlen(json), NULL, &rc, NULL,
                                             err, sizeof(err));
         if (!req)
-                die("probe request does not parse: %s", err);
+                fuzz_die("probe request does not parse: %s", err);
         rc =
             provider_plan(settings->providers, req, 0, &plan, err, sizeof(err));
         if (rc != REQUEST_OK)
-                die("probe does not plan (update fuzz/fuzz_response.c along "
+                fuzz_die(
+                    "probe does not plan (update fuzz/fuzz_response.c along "
                     "with config/providers.conf): %s: %s",
                     provider, err);
         /* Actions belong to the registry: they outlive the plan. */
