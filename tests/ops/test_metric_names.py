@@ -6,7 +6,6 @@ checker is shown to catch a renamed metric on doctored copies."""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import urllib.request
@@ -125,3 +124,24 @@ def test_an_unknown_external_metric_fails_the_check(scrape, tmp_path):
     assert r.returncode == 1
     assert "kafka_consumer_group_lag is not exposed by the worker and is " \
         "not a known external metric" in r.stdout
+
+
+def test_dashboard_is_well_formed():
+    """Grafana refuses duplicate panel ids; every query needs a data source
+    variable and a refId, and panels must not overlap."""
+    with open(DASHBOARD) as f:
+        dash = json.load(f)
+    panels = dash["panels"]
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids))
+    cells = set()
+    for p in panels:
+        g = p["gridPos"]
+        assert g["x"] + g["w"] <= 24, p["title"]
+        for x in range(g["x"], g["x"] + g["w"]):
+            for y in range(g["y"], g["y"] + g["h"]):
+                assert (x, y) not in cells, f"{p['title']} overlaps"
+                cells.add((x, y))
+        for t in p.get("targets", []):
+            assert t["refId"] and t["datasource"]["uid"] == "${datasource}"
+    assert {v["name"] for v in dash["templating"]["list"]} >= {"datasource"}

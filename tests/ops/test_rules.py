@@ -3,8 +3,11 @@
 of the rules with a threshold moved fails them."""
 
 import os
+import re
 import shutil
 import subprocess
+
+import yaml
 
 import harness
 
@@ -50,3 +53,23 @@ def test_rule_tests_catch_a_dropped_history_guard(tmp_path):
                  "max by (partition) (erasure_committed_offset)")
     assert r.returncode != 0
     assert "alertname: ErasureOldestRequestTooOld" in r.stdout + r.stderr
+
+
+def heading_anchor(title):
+    """GitHub's anchor for a Markdown heading."""
+    a = re.sub(r"[^\w\- ]", "", title.strip().lower())
+    return a.replace(" ", "-")
+
+
+def test_every_alert_has_a_runbook_section():
+    with open(os.path.join(PROM_DIR, RULES)) as f:
+        rules = [r for g in yaml.safe_load(f)["groups"] for r in g["rules"]]
+    with open(os.path.join(harness.SOURCE_DIR, "docs", "operations.md")) as f:
+        anchors = {heading_anchor(m) for m in
+                   re.findall(r"^#{2,4} (.+)$", f.read(), re.M)}
+    for r in rules:
+        url = r["annotations"]["runbook_url"]
+        path, _, anchor = url.partition("#")
+        assert path == "docs/operations.md", url
+        assert anchor == r["alert"].lower() and anchor in anchors, \
+            f"{r['alert']}: no section '### {r['alert']}' in docs/operations.md"
