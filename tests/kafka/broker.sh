@@ -7,9 +7,11 @@
 # 2.0.2; Kafka 4.0 removed old protocol versions (KIP-896), and a client
 # that old, when a version it relies on is gone, disables the feature built
 # on it instead of failing: on 4.0.0 it logs "Disabling feature
-# BrokerBalancedConsumer" (JoinGroup v0 is gone). 4.1 restored JoinGroup v0;
-# 3.9.x and 4.1.x are tested, 4.0.x is not supported. The broker runs in KRaft mode, without ZooKeeper; the jars come from
-# Maven Central through pom.xml next to this script.
+# BrokerBalancedConsumer" and "... Sasl" (with debug=feature; JoinGroup v0
+# is gone). 4.1 restored those versions; 3.9.x and 4.1.x are tested, 4.0.x
+# is not supported (README). The broker runs in KRaft mode, without
+# ZooKeeper; the jars come from Maven Central through pom.xml next to this
+# script.
 #
 # Usage:
 #   broker.sh start        --dir DIR [--cache JARDIR] [--owner-pid PID]
