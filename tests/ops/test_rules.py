@@ -26,7 +26,7 @@ def promtool(*args, cwd):
 def test_promtool_check_rules():
     r = promtool("check", "rules", RULES, cwd=PROM_DIR)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS: 11 rules found" in r.stdout
+    assert "SUCCESS: 13 rules found" in r.stdout
 
 
 def test_promtool_test_rules():
@@ -53,6 +53,12 @@ def test_rule_tests_catch_a_dropped_history_guard(tmp_path):
                  "max by (partition) (erasure_committed_offset)")
     assert r.returncode != 0
     assert "alertname: ErasureOldestRequestTooOld" in r.stdout + r.stderr
+
+
+def test_rule_tests_catch_a_moved_deadline_threshold(tmp_path):
+    r = doctored(tmp_path, "> 25 * 86400", "> 26 * 86400")
+    assert r.returncode != 0
+    assert "alertname: ErasureRequestNearDeadline" in r.stdout + r.stderr
 
 
 def heading_anchor(title):
