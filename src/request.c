@@ -1,6 +1,7 @@
 /* request — the version-1 envelope of an erasure request (DESIGN §2). */
 #include "request.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ static const char *const request_error_names[] = {
     [REQUEST_ERR_BAD_FIELD] = "bad_field",
     [REQUEST_ERR_NO_ACTION] = "no_action",
     [REQUEST_ERR_TOO_MANY_CALLS] = "too_many_calls",
+    [REQUEST_ERR_INTERNAL] = "internal_error",
 };
 
 const char *request_error_name(enum request_error err)
@@ -44,6 +46,39 @@ void request_limits_default(struct request_limits *lim)
 {
         lim->max_bytes = REQUEST_DEFAULT_MAX_BYTES;
         lim->max_targets = REQUEST_DEFAULT_MAX_TARGETS;
+}
+
+size_t request_parse_budget(const struct request_limits *lim)
+{
+        return REQUEST_PARSE_FACTOR * lim->max_bytes;
+}
+
+/* jansson's allocator, counting what one parse on this thread allocates.
+ * Frees are not subtracted: the sum bounds the peak, needs no size
+ * header, and so stays right for memory allocated before the hook was
+ * installed. Outside request_parse (budget 0) it is plain malloc. */
+static _Thread_local size_t parse_budget, parse_used;
+static _Thread_local int parse_over, parse_oom;
+static pthread_once_t parse_hook_once = PTHREAD_ONCE_INIT;
+
+static void *parse_malloc(size_t n)
+{
+        if (parse_budget) {
+                if (n > parse_budget - parse_used) {
+                        parse_over = 1;
+                        return NULL;
+                }
+                parse_used += n;
+        }
+        void *p = malloc(n);
+        if (!p)
+                parse_oom = 1;
+        return p;
+}
+
+static void install_parse_hook(void)
+{
+        json_set_alloc_funcs(parse_malloc, free);
 }
 
 static int is_digit(char c)
@@ -381,7 +416,7 @@ static int check_targets(struct parse_ctx *ctx, json_t *root,
 
         req->targets = calloc(n, sizeof(*req->targets));
         if (!req->targets)
-                return fail(ctx, REQUEST_ERR_TARGETS,
+                return fail(ctx, REQUEST_ERR_INTERNAL,
                             "out of memory for %zu targets", n);
         req->ntargets = n;
         for (size_t i = 0; i < n; i++) {
@@ -447,7 +482,24 @@ struct request *request_parse(const void *buf, size_t len,
                      lim->max_bytes);
                 return NULL;
         }
+        pthread_once(&parse_hook_once, install_parse_hook);
+        parse_budget = request_parse_budget(lim);
+        parse_used = 0;
+        parse_over = parse_oom = 0;
         json_t *root = load_json(&ctx, buf, len);
+        parse_budget = 0;
+        if (parse_over || parse_oom) {
+                json_decref(root);
+                if (parse_over)
+                        fail(&ctx, REQUEST_ERR_OVERSIZE,
+                             "parsing needs more than %zu bytes (%d times "
+                             "worker.max_message_bytes)",
+                             request_parse_budget(lim), REQUEST_PARSE_FACTOR);
+                else
+                        fail(&ctx, REQUEST_ERR_INTERNAL,
+                             "out of memory parsing");
+                return NULL;
+        }
         if (!root)
                 return NULL;
         if (!json_is_object(root)) {
@@ -461,7 +513,7 @@ struct request *request_parse(const void *buf, size_t len,
         struct request *req = calloc(1, sizeof(*req));
         if (!req) {
                 json_decref(root);
-                fail(&ctx, REQUEST_ERR_TARGETS, "out of memory");
+                fail(&ctx, REQUEST_ERR_INTERNAL, "out of memory");
                 return NULL;
         }
         req->root = root;
