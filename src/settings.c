@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "outcome.h"
 #include "provider.h"
 
 /* Top-level settings this module owns; `providers`, `accounts` and
@@ -24,6 +25,9 @@ static const char *const worker_keys[] = {"max_requests_in_flight",
                                           "max_calls_in_flight",
                                           "max_calls_per_request",
                                           "max_calls_planned",
+                                          "max_bytes_in_flight",
+                                          "max_failed_calls_header",
+                                          "memory_limit_bytes",
                                           "max_message_bytes",
                                           "max_targets",
                                           "drain_timeout_ms",
@@ -218,6 +222,8 @@ static void set_defaults(struct settings *s)
         s->max_calls_in_flight = 512;
         s->max_calls_per_request = 10000;
         s->max_calls_planned = 50000;
+        s->max_bytes_in_flight = 128 * 1024 * 1024;
+        s->max_failed_calls_header = 20;
         request_limits_default(&s->request_limits);
         s->drain_timeout_ms = 25000;
         s->rebalance_grace_ms = 10000;
@@ -309,6 +315,11 @@ static int load_worker(struct settings *s, const config_setting_t *root,
         INT_FIELD("max_calls_per_request", 1, 1000000,
                   s->max_calls_per_request);
         INT_FIELD("max_calls_planned", 1, 10000000, s->max_calls_planned);
+        INT_FIELD("max_bytes_in_flight", 1024 * 1024, 1LL << 40,
+                  s->max_bytes_in_flight);
+        INT_FIELD("max_failed_calls_header", 0, 1000,
+                  s->max_failed_calls_header);
+        INT_FIELD("memory_limit_bytes", 0, 1LL << 50, s->memory_limit_bytes);
         INT_FIELD("max_message_bytes", 64, 100 * 1024 * 1024,
                   s->request_limits.max_bytes);
         INT_FIELD("max_targets", 1, 10000, s->request_limits.max_targets);
@@ -318,6 +329,112 @@ static int load_worker(struct settings *s, const config_setting_t *root,
 #undef INT_FIELD
         return read_string(w, "ce_source", p, &s->ce_source, errstr,
                            errstr_size);
+}
+
+/* ---- caps that must agree with Kafka's and with the container ---- */
+
+#define SETTINGS_BASE_BYTES    (64LL << 20) /* code, libraries, buffers */
+#define SETTINGS_QUEUE_KBYTES  65536LL      /* both clients' default */
+#define SETTINGS_CGROUP_MEMORY "/sys/fs/cgroup/memory.max"
+
+/* librdkafka's default message.max.bytes: never go below it, so an
+ * oversize message that fits is still dead-lettered whole. */
+#define SETTINGS_RDKAFKA_MESSAGE_BYTES 1000000
+
+size_t settings_producer_message_bytes(const struct settings *s)
+{
+        size_t n = s->request_limits.max_bytes + OUTCOME_HEADER_BUDGET;
+        return n > SETTINGS_RDKAFKA_MESSAGE_BYTES
+                   ? n
+                   : SETTINGS_RDKAFKA_MESSAGE_BYTES;
+}
+
+/* The value a client gets for property name (its own list wins), or
+ * dflt. */
+static long long client_prop(const struct settings *s,
+                             const struct settings_props *own, const char *name,
+                             long long dflt)
+{
+        const struct settings_props *lists[2] = {&s->kafka, own};
+        size_t n = strlen(name);
+        const char *v = NULL;
+        for (int l = 0; l < 2; l++)
+                for (size_t i = 0; i < lists[l]->n; i++)
+                        if (strncmp(lists[l]->items[i], name, n) == 0 &&
+                            lists[l]->items[i][n] == '=')
+                                v = lists[l]->items[i] + n + 1;
+        return v ? atoll(v) : dflt;
+}
+
+static const config_setting_t *at(const config_setting_t *parent,
+                                  const char *name)
+{
+        const config_setting_t *st =
+            parent ? config_setting_get_member(parent, name) : NULL;
+        return st ? st : parent;
+}
+
+static int check_producer_size(const struct settings *s,
+                               const config_setting_t *root, char *errstr,
+                               size_t errstr_size)
+{
+        long long need =
+            (long long)(s->request_limits.max_bytes + OUTCOME_HEADER_BUDGET);
+        long long have =
+            client_prop(s, &s->producer, "message.max.bytes", need);
+        if (have >= need)
+                return 0;
+        return fail(at(at(root, "kafka"), "producer"), errstr, errstr_size,
+                    "kafka.producer: message.max.bytes=%lld is below "
+                    "worker.max_message_bytes (%zu) + %d bytes of "
+                    "dead-letter headers",
+                    have, s->request_limits.max_bytes, OUTCOME_HEADER_BUDGET);
+}
+
+static size_t cgroup_memory_limit(void)
+{
+        unsigned long long v = 0;
+        FILE *f = fopen(SETTINGS_CGROUP_MEMORY, "r");
+        if (!f)
+                return 0;
+        if (fscanf(f, "%llu", &v) != 1) /* "max": no limit */
+                v = 0;
+        fclose(f);
+        return (size_t)v;
+}
+
+size_t settings_memory_needed(const struct settings *s)
+{
+        long long pq =
+            client_prop(s, &s->producer, "queue.buffering.max.kbytes",
+                        SETTINGS_QUEUE_KBYTES);
+        long long cq =
+            client_prop(s, &s->consumer, "queued.max.messages.kbytes",
+                        SETTINGS_QUEUE_KBYTES);
+        return (size_t)(SETTINGS_BASE_BYTES + (pq + cq) * 1024) +
+               s->max_bytes_in_flight +
+               request_parse_budget(&s->request_limits);
+}
+
+static int check_memory(const struct settings *s, const config_setting_t *root,
+                        char *errstr, size_t errstr_size)
+{
+        size_t limit = s->memory_limit_bytes;
+        const char *from = "";
+        if (!limit) {
+                limit = cgroup_memory_limit();
+                from = " (the cgroup's memory.max)";
+        }
+        size_t need = settings_memory_needed(s);
+        if (!limit || need <= limit)
+                return 0;
+        return fail(at(at(root, "worker"), "memory_limit_bytes"), errstr,
+                    errstr_size,
+                    "worker.memory_limit_bytes: the caps need %zu bytes "
+                    "(base + max_bytes_in_flight + parse budget + both "
+                    "clients' queues, see docs/operations.md), more than "
+                    "the limit of %zu%s",
+                    need, limit, from);
 }
 
 static int load_metrics_log(struct settings *s, const config_setting_t *root,
@@ -358,7 +475,9 @@ static int load_root(struct settings *s, config_t *cfg, int allow_missing,
             load_kafka(s, root, allow_missing, errstr, errstr_size) ||
             load_topics(s, root, errstr, errstr_size) ||
             load_worker(s, root, errstr, errstr_size) ||
-            load_metrics_log(s, root, errstr, errstr_size))
+            load_metrics_log(s, root, errstr, errstr_size) ||
+            check_producer_size(s, root, errstr, errstr_size) ||
+            check_memory(s, root, errstr, errstr_size))
                 return -1;
         s->providers =
             provider_registry_load(cfg, allow_missing, errstr, errstr_size);
