@@ -1,0 +1,153 @@
+"""Poison messages and memory bounds (issue 11): no single message may stop
+a partition or exhaust memory. Over the mock cluster and the provider
+server."""
+
+import hashlib
+import json
+import os
+import time
+
+from harness import (TOPIC_DLQ, TOPIC_OUTCOMES, TOPIC_REQUESTS,
+                     committed_offsets, request, summaries)
+from kafka_env import Collector, produce
+from test_pipeline import (outcomes_of, provider_calls, single_call_request,
+                           start_worker, wait_summaries)
+
+MIB = 1024 * 1024
+
+
+def wait_committed(bootstrap, group, partition, offset, timeout=30):
+    deadline = time.monotonic() + timeout
+    got = None
+    while time.monotonic() < deadline:
+        got = committed_offsets(bootstrap, group, TOPIC_REQUESTS).get(partition)
+        if got is not None and got >= offset:
+            return got
+        time.sleep(0.2)
+    raise AssertionError(f"partition {partition} committed {got}, wanted {offset}")
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_oversize_message_gets_a_stub_and_is_committed(workdir, provider, mock_kafka):
+    group = "erasure-poison-big"
+    w = start_worker(workdir, mock_kafka, provider, group=group)
+    # Over librdkafka's 1 000 000 and over max_message_bytes + header budget:
+    # the dead-letter copy cannot be produced whole.
+    raw = b'{"version": 1, "pad": "' + b"x" * 2_000_000 + b'"}'
+    good = request("r-after-big", {"provider": "vectara", "agent_id": "agt_ok",
+                                   "session_ids": ["ase_ok"]})
+    with Collector(mock_kafka.bootstrap, TOPIC_DLQ) as dlq, \
+            Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
+        (part, off), (gpart, goff) = produce(
+            mock_kafka.bootstrap, TOPIC_REQUESTS, [raw, good], partition=0,
+            config={"message.max.bytes": 4 * MIB})
+        [stub] = dlq.wait_count(1, timeout=60)
+        wait_summaries(col, ["r-after-big"])
+        wait_committed(mock_kafka.bootstrap, group, part, goff + 1)
+    assert w.alive(), w.log_text()[-2000:]
+    assert stub.headers["erasure-error-code"] == "too_large_for_dlq"
+    assert stub.headers["erasure-original-error-code"] == "oversize"
+    assert stub.headers["erasure-source-offset"] == str(off)
+    assert stub.headers["erasure-source-partition"] == str(part)
+    assert stub.headers["erasure-source-topic"] == TOPIC_REQUESTS
+    body = json.loads(stub.raw_value)
+    assert body["size"] == len(raw)
+    assert body["sha256"] == hashlib.sha256(raw).hexdigest()
+    assert body["source_offset"] == off and body["original_error_code"] == "oversize"
+    assert len(stub.raw_value) < 4096
+    assert w.terminate() == 0
+
+
+def test_outage_with_ten_thousand_calls_bounds_the_header(workdir, provider, mock_kafka):
+    group = "erasure-poison-outage"
+    provider.add_fault(provider="vectara", status=503)
+    w = start_worker(
+        workdir, mock_kafka, provider, group=group,
+        worker={"max_calls_in_flight": 256, "max_failed_calls_header": 20},
+        account_limits={"vectara": {"concurrency": 256, "max_attempts": 1}})
+    rid = "r-outage"
+    targets = [{"provider": "vectara", "agent_id": f"agt_o{t}",
+                "session_ids": [f"ase_{t}_{i}" for i in range(1000)]}
+               for t in range(10)]
+    req = request(rid, *targets)
+    assert 100_000 < len(json.dumps(req)) < MIB
+    with Collector(mock_kafka.bootstrap, TOPIC_DLQ) as dlq, \
+            Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
+        [(part, off)] = produce(mock_kafka.bootstrap, TOPIC_REQUESTS, [req])
+        [dead] = dlq.wait_count(1, timeout=180)
+        msgs = wait_summaries(col, [rid], timeout=180)
+        wait_committed(mock_kafka.bootstrap, group, part, off + 1)
+    assert w.alive(), w.log_text()[-2000:]
+    assert dead.headers["erasure-error-code"] == "retries_exhausted"
+    assert dead.raw_value == json.dumps(req, separators=(",", ":")).encode()
+    failed = json.loads(dead.headers["erasure-failed-calls"])
+    assert len(failed) == 20
+    assert dead.headers["erasure-failed-calls-total"] == "10000"
+    assert len(dead.headers["erasure-failed-calls"]) < 64 * 1024
+    [s] = summaries(outcomes_of(msgs, rid))
+    assert s.value["counts"]["failed"] == 10000 and s.value["status"] == "failed"
+    assert len(provider_calls(provider, "vectara")) >= 10000
+    assert w.terminate() == 0
+
+
+def padded_request(rid, pad_objects, filler):
+    """A valid request whose unknown fields are pad_objects empty objects and
+    a filler string of that many bytes."""
+    sid = "ase_" + rid.replace("-", "_")
+    head = json.dumps(request(rid, {"provider": "vectara", "agent_id": "agt_hang",
+                                    "session_ids": [sid]}))[:-1]
+    pad = ",".join(["{}"] * pad_objects)
+    return (head + ', "pad": [' + pad + '], "filler": "' + "f" * filler + '"}').encode()
+
+
+def test_padded_requests_on_a_hung_vendor_stay_under_the_memory_budget(
+        workdir, provider, mock_kafka):
+    budget = 32 * MIB
+    w = start_worker(
+        workdir, mock_kafka, provider, group="erasure-poison-rss",
+        worker={"max_bytes_in_flight": budget, "drain_timeout_ms": 1000,
+                "memory_limit_bytes": 512 * MIB},
+        limits={"timeout_ms": 120000, "budget_ms": 120000})
+    with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
+        produce(mock_kafka.bootstrap, TOPIC_REQUESTS,
+                [single_call_request("r-warm", "convai")])
+        wait_summaries(col, ["r-warm"])
+    before = rss_bytes(w.proc.pid)
+    provider.add_fault(provider="vectara", hang=True)
+    # Ten 1 MiB requests whose trees fit the parse budget (~50 000 objects
+    # each) and wait on the hung vendor, and ten 1 MiB `[{},{},…]` ones
+    # whose trees would not (~77 MiB each before the budget).
+    waiting = [padded_request(f"r-hang{i}", 50_000, 850_000) for i in range(10)]
+    huge = [padded_request(f"r-huge{i}", 340_000, 0) for i in range(10)]
+    assert all(len(m) <= MIB for m in waiting + huge)
+    # One at a time, each consumed before the next: the mock cluster keeps
+    # only a few MiB per partition and drops older messages.
+    with Collector(mock_kafka.bootstrap, TOPIC_DLQ) as dlq:
+        for i, m in enumerate(waiting):
+            produce(mock_kafka.bootstrap, TOPIC_REQUESTS, [m],
+                    config={"message.max.bytes": 4 * MIB})
+            deadline = time.monotonic() + 60
+            while len(provider_calls(provider, "vectara")) < i + 1:
+                assert time.monotonic() < deadline, f"r-hang{i} never reached the vendor"
+                time.sleep(0.1)
+        for i, m in enumerate(huge):
+            produce(mock_kafka.bootstrap, TOPIC_REQUESTS, [m],
+                    config={"message.max.bytes": 4 * MIB})
+            dead = dlq.wait_count(i + 1, timeout=60)
+        peak = max(rss_bytes(w.proc.pid) for _ in range(10) if not time.sleep(0.1))
+    assert all(m.headers["erasure-error-code"] == "oversize" for m in dead)
+    assert w.alive()
+    print(f"\nRSS before {before / MIB:.1f} MiB, with 10 waiting + 10 rejected "
+          f"padded requests {peak / MIB:.1f} MiB (max_bytes_in_flight "
+          f"{budget / MIB:.0f} MiB)")
+    # What is held (ten messages, twice each: ours and the dead-letter copy's
+    # headroom) is within max_bytes_in_flight; parse trees are transient.
+    assert peak - before < budget + 16 * MIB, (before, peak)
+    w.terminate()
