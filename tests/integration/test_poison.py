@@ -151,3 +151,61 @@ def test_padded_requests_on_a_hung_vendor_stay_under_the_memory_budget(
     # headroom) is within max_bytes_in_flight; parse trees are transient.
     assert peak - before < budget + 16 * MIB, (before, peak)
     w.terminate()
+
+
+def test_full_producer_queue_does_not_stall_calls(workdir, provider, mock_kafka):
+    # Room for one message, each lingering 3 s: from the second outcome on,
+    # the queue is full. Calls must go on meanwhile (they used to wait in
+    # kafka_produce() for as long as a delivery took, up to 60 s).
+    w = start_worker(workdir, mock_kafka, provider, group="erasure-poison-full",
+                     extra_kafka=("queue.buffering.max.messages=1", "linger.ms=3000"),
+                     account_limits={"vectara": {"concurrency": 1}})
+    rid = "r-full"
+    with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
+        produce(mock_kafka.bootstrap, TOPIC_REQUESTS, [request(
+            rid, {"provider": "vectara", "agent_id": "agt_f",
+                  "session_ids": [f"ase_{i}" for i in range(4)]})])
+        msgs = wait_summaries(col, [rid], timeout=60)
+    assert w.alive()
+    ts = sorted(c["received_ms"] for c in provider_calls(provider, "vectara"))
+    assert len(ts) == 4
+    # One call after the other, none held back by the lingering outcomes.
+    assert ts[-1] - ts[0] < 2000, ts
+    assert len(outcomes_of(msgs, rid)) == 5
+    assert w.terminate() == 0
+
+
+def write_config(workdir, mock_kafka, provider, **cfg):
+    from harness import worker_config
+    return worker_config(os.path.join(workdir, "check.conf"), mock_kafka.bootstrap,
+                         provider.port, **cfg)
+
+
+def test_producer_message_limit_below_the_copy_size_is_a_config_error(
+        workdir, provider, mock_kafka):
+    from harness import run_cli
+    path = write_config(workdir, mock_kafka, provider,
+                        extra_kafka=("message.max.bytes=500000",))
+    r = run_cli("check-config", "-c", path)
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert f"{path}:" in r.stderr
+    assert "kafka.producer: message.max.bytes=500000 is below " \
+           "worker.max_message_bytes (1048576)" in r.stderr, r.stderr
+    ok = write_config(workdir, mock_kafka, provider,
+                      extra_kafka=(f"message.max.bytes={MIB + 64 * 1024}",))
+    assert run_cli("check-config", "-c", ok).returncode == 0
+
+
+def test_caps_over_the_memory_limit_are_a_config_error(workdir, provider, mock_kafka):
+    from harness import run_cli
+    path = write_config(workdir, mock_kafka, provider,
+                        worker={"memory_limit_bytes": 256 * MIB})
+    r = run_cli("check-config", "-c", path)
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert "worker.memory_limit_bytes: the caps need 352321536 bytes" in r.stderr, \
+        r.stderr
+    # Smaller queues and in-flight cap fit the same limit.
+    ok = write_config(workdir, mock_kafka, provider,
+                      worker={"memory_limit_bytes": 256 * MIB,
+                              "max_bytes_in_flight": 32 * MIB})
+    assert run_cli("check-config", "-c", ok).returncode == 0
