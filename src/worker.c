@@ -154,6 +154,7 @@ struct worker {
         size_t heap_len, heap_cap;
         int stop_pipe[2];
         int stopping;
+        int closing; /* worker_free(): delivery reports only free */
         int fatal;
         char fatal_err[512];
         int more_messages;
@@ -966,9 +967,9 @@ static void on_delivered(void *arg, void *opaque, rd_kafka_resp_err_t err)
         struct delivery *d = opaque;
         d->value = NULL; /* librdkafka frees them after this callback */
         d->headers = NULL;
-        if (err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+        if (w->closing || err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
             err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
-                free(d); /* kafka_free(): the job is not committed */
+                free(d); /* kafka_free(): nothing more is committed */
                 return;
         }
         if (err && kafka_err_permanent(err)) {
@@ -1294,7 +1295,9 @@ void worker_free(struct worker *w)
 {
         if (!w)
                 return;
-        /* Destroying the clients first: no callback may see a freed job. */
+        /* Destroying the clients first: no callback may see a freed job.
+         * Their last delivery reports only free what they point to. */
+        w->closing = 1;
         kafka_free(w->kafka);
         http_free(w->http);
         struct delivery *d;
