@@ -4,6 +4,9 @@
 #   bench/run.sh [--smoke] [-n N] [--mix ...] [--latencies 0,20,100]
 #                [--caps 64,512,2048,8192] [--no-build] [...]
 #   bench/run.sh --help            all flags (bench/bench.py)
+#   bench/run.sh --soak [--rate R] [--minutes M] [--faults] [--step R,R,...]
+#                                  a paced load instead (bench/soak.py;
+#                                  --soak --help for its flags)
 #
 # Installs wrk and gnuplot when missing (apt, via sudo when not root),
 # builds into $BUILD_DIR (default build/, RelWithDebInfo) unless --no-build,
@@ -18,12 +21,14 @@ cd "$ROOT"
 
 BUILD_DIR="${BUILD_DIR:-${ERASURE_BUILD_DIR:-build}}"
 build=1
+script="$HERE/bench.py"
 args=()
 for a in "$@"; do
 	case "$a" in
 	--no-build) build=0 ;;
+	--soak) script="$HERE/soak.py" ;;
 	-h | --help)
-		exec /usr/bin/python3 "$HERE/bench.py" --help
+		exec /usr/bin/python3 "$script" --help
 		;;
 	*) args+=("$a") ;;
 	esac
@@ -55,4 +60,4 @@ BUILD_DIR="$(cd "$BUILD_DIR" && pwd)"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 export ERASURE_SOURCE_DIR="$ROOT" ERASURE_BUILD_DIR="$BUILD_DIR"
-exec /usr/bin/python3 "$HERE/bench.py" --build-dir "$BUILD_DIR" "${args[@]}"
+exec /usr/bin/python3 "$script" --build-dir "$BUILD_DIR" "${args[@]}"

@@ -15,8 +15,10 @@ jsonschema and kubernetes-validate's bundled Kubernetes schemas).
    fields are errors) for each version in --kube-versions, or, for the
    custom resources, against the schemas kept in deploy/schemas/.
 4. The manifests agree with the code and the config they deploy: the
-   values are read from the rendered ConfigMap (so from config/) and from
-   src/ -- nothing here hard-codes a port, a path or a deadline:
+   settings are what `erasure-worker check-config --json` resolves from
+   the rendered ConfigMap (so from config/, with the worker's own
+   defaults), the rest is read from src/ -- nothing here hard-codes a
+   port, a path or a deadline, and nothing re-parses libconfig:
      drain deadline + producer flush + margin <= terminationGracePeriodSeconds,
      probe paths = the routes src/metrics.c serves, probe and scrape port =
      metrics.port, POD_NAME for static membership, every secret env var
@@ -29,8 +31,9 @@ jsonschema and kubernetes-validate's bundled Kubernetes schemas).
    libraries the built binary needs (when a binary is given), runs as the
    non-root user the Deployment expects, and starts the worker with the
    config path the Deployment mounts.
-6. With a built binary, `erasure-worker check-config` accepts each
-   rendered ConfigMap as the pods will see it.
+6. `erasure-worker check-config` accepts each rendered ConfigMap as the
+   pods will see it. The built binary is required (checks 4 and 6 need
+   it); without one every bundle fails, naming ERASURE_BUILD_DIR.
 
 Exit status 0 when everything holds, 1 otherwise; every problem is listed.
 """
@@ -123,122 +126,6 @@ def load_yaml_docs(text, where):
     return out
 
 
-# ----------------------------------------------------------- libconfig
-
-_TOKEN = re.compile(
-    r"""
-    (?P<ws>\s+)
-  | (?P<comment>\#[^\n]*|//[^\n]*|/\*.*?\*/)
-  | (?P<include>@include[ \t]+"(?:[^"\\\n]|\\.)*")
-  | (?P<string>"(?:[^"\\]|\\.)*")
-  | (?P<float>[-+]?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?\d+[eE][-+]?\d+)
-  | (?P<hex>0[xX][0-9A-Fa-f]+L{0,2})
-  | (?P<int>[-+]?\d+L{0,2})
-  | (?P<bool>(?i:true|false)(?![-A-Za-z0-9_*]))
-  | (?P<name>[A-Za-z*][-A-Za-z0-9_*]*)
-  | (?P<punct>[=:;,{}\[\]()])
-    """,
-    re.S | re.X,
-)
-
-
-class LibconfigError(Exception):
-    pass
-
-
-def _tokens(text, fname, files, depth=0):
-    if depth > 10:
-        raise LibconfigError(f"{fname}: @include nested too deep")
-    pos = 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m:
-            line = text.count("\n", 0, pos) + 1
-            raise LibconfigError(f"{fname}:{line}: cannot parse {text[pos:pos + 20]!r}")
-        kind = m.lastgroup
-        val = m.group(kind)
-        line = text.count("\n", 0, pos) + 1
-        pos = m.end()
-        if kind in ("ws", "comment"):
-            continue
-        if kind == "include":
-            inc = json.loads(val[val.index('"'):])
-            if inc not in files:
-                raise LibconfigError(f"{fname}:{line}: @include {inc!r}: no such file beside it")
-            yield from _tokens(files[inc], inc, files, depth + 1)
-            continue
-        yield kind, val, f"{fname}:{line}"
-
-
-class _Parser:
-    def __init__(self, toks):
-        self.toks = list(toks)
-        self.i = 0
-
-    def peek(self):
-        return self.toks[self.i] if self.i < len(self.toks) else (None, None, "end of file")
-
-    def take(self, kind=None, val=None):
-        t = self.peek()
-        if t[0] is None or (kind and t[0] != kind) or (val and t[1] != val):
-            raise LibconfigError(f"{t[2]}: unexpected {t[1]!r}")
-        self.i += 1
-        return t
-
-    def settings(self, end=None):
-        out = {}
-        while True:
-            t = self.peek()
-            if t[0] is None and end is None:
-                return out
-            if t[0] == "punct" and t[1] == end:
-                return out
-            name = self.take("name")[1]
-            sep = self.take("punct")
-            if sep[1] not in "=:":
-                raise LibconfigError(f"{sep[2]}: expected = or :")
-            out[name] = self.value()
-            t = self.peek()
-            if t[0] == "punct" and t[1] in ";,":
-                self.i += 1
-
-    def value(self):
-        kind, val, where = self.peek()
-        if kind == "string":
-            s = ""
-            while self.peek()[0] == "string":
-                s += json.loads(self.take()[1].replace("\\f", "\\u000c"))
-            return s
-        self.i += 1
-        if kind == "int":
-            return int(val.rstrip("L"))
-        if kind == "hex":
-            return int(val.rstrip("L"), 16)
-        if kind == "float":
-            return float(val)
-        if kind == "bool":
-            return val.lower() == "true"
-        if kind == "punct" and val == "{":
-            g = self.settings("}")
-            self.take("punct", "}")
-            return g
-        if kind == "punct" and val in "[(":
-            close = "]" if val == "[" else ")"
-            items = []
-            while not (self.peek()[0] == "punct" and self.peek()[1] == close):
-                items.append(self.value())
-                if self.peek()[0] == "punct" and self.peek()[1] == ",":
-                    self.i += 1
-            self.take("punct", close)
-            return items
-        raise LibconfigError(f"{where}: unexpected {val!r}")
-
-
-def parse_libconfig(files, main):
-    """files: {name: text} of one directory; main: the file to read."""
-    return _Parser(_tokens(files[main], main, files)).settings()
-
-
 # ------------------------------------------------------- code and config
 
 
@@ -252,25 +139,15 @@ def _need(pattern, text, what, fname, flags=0):
 
 
 class CodeFacts:
-    """Numbers and names the deployment depends on, read from src/."""
+    """What the deployment depends on that is code, not a setting: the
+    routes src/metrics.c serves, the producer flush of src/worker.c and
+    librdkafka's auto.offset.reset default in src/kafka.c. Settings and
+    their defaults come from `erasure-worker check-config --json`."""
 
     def __init__(self, repo):
         def read(rel):
             with open(os.path.join(repo, rel), encoding="utf-8") as f:
                 return f.read()
-
-        settings = read("src/settings.c")
-        self.drain_default_ms = int(_need(
-            r"->drain_timeout_ms\s*=\s*(\d+)\s*;", settings,
-            "the default of worker.drain_timeout_ms", "src/settings.c").group(1))
-        self.port_default = int(_need(
-            r"->metrics_port\s*=\s*(\d+)\s*;", settings,
-            "the default of metrics.port", "src/settings.c").group(1))
-        self.string_defaults = dict(re.findall(
-            r"->(\w+)\s*=\s*strdup\(\s*\"([^\"]*)\"\s*\)", settings))
-        for key in ("group_id", "topic_requests"):
-            if key not in self.string_defaults:
-                raise LookupError(f"src/settings.c: cannot find the default of {key}")
 
         metrics = read("src/metrics.c")
         routes = re.findall(
@@ -281,8 +158,6 @@ class CodeFacts:
             if handler not in self.route_of:
                 raise LookupError(
                     f"src/metrics.c: cannot find the route served by {handler}")
-        self.stall_ms = int(_need(r"#define\s+DEFAULT_STALL_MS\s+(\d+)", metrics,
-                                  "DEFAULT_STALL_MS", "src/metrics.c").group(1))
 
         worker = read("src/worker.c")
         self.flush_ms = int(_need(r"kafka_close\(\s*w->kafka\s*,\s*(\d+)\s*\)", worker,
@@ -324,36 +199,35 @@ def _url_port(url):
 
 
 class ConfigFacts:
-    """What the worker will do with one config (the ConfigMap's files)."""
+    """What the worker will do with one config: the settings as the worker
+    itself resolves them (`check-config --json`), so nothing here re-reads
+    libconfig or repeats the worker's defaults."""
 
-    def __init__(self, files, main, code):
-        cfg = parse_libconfig(files, main)
-        self.cfg = cfg
-        worker = cfg.get("worker", {})
-        self.drain_ms = int(worker.get("drain_timeout_ms", code.drain_default_ms))
-        metrics = cfg.get("metrics")
-        self.metrics_bind = metrics.get("bind") if isinstance(metrics, dict) else None
-        self.metrics_port = int((metrics or {}).get("port", code.port_default))
-        kafka = cfg.get("kafka", {})
-        self.kafka = _props(kafka.get("properties"))
-        self.consumer = _props(kafka.get("consumer"))
-        self.from_env = _props(kafka.get("properties_from_env"))
-        self.group_id = kafka.get("group_id", code.string_defaults["group_id"])
-        self.static_env = kafka.get("static_membership_env")
-        topics = cfg.get("topics", {})
-        self.topic_requests = topics.get("requests", code.string_defaults["topic_requests"])
+    def __init__(self, resolved, code):
+        self.resolved = resolved
+        self.drain_ms = int(resolved["worker"]["drain_timeout_ms"])
+        metrics = resolved["metrics"]
+        self.metrics_bind = metrics["bind"]
+        self.metrics_port = int(metrics["port"])
+        kafka = resolved["kafka"]
+        self.from_env = dict(kafka["properties_from_env"])
+        # Properties written in the file; those from the environment are
+        # masked in the JSON and known here only by their variable.
+        self.kafka = {k: v for k, v in kafka["properties"].items()
+                      if k not in self.from_env}
+        self.consumer = dict(kafka["consumer"])
+        self.group_id = kafka["group_id"]
+        self.static_env = kafka["static_membership_env"]
+        self.topic_requests = resolved["topics"]["requests"]
         self.offset_reset = self.consumer.get(
             "auto.offset.reset", self.kafka.get("auto.offset.reset", code.offset_reset_default))
+        accounts = resolved["accounts"]
         # Environment variables that must hold secrets.
         self.secret_env = set(self.from_env.values())
-        for acct in cfg.get("accounts", []) or []:
-            for var in (acct.get("secrets") or {}).values():
-                self.secret_env.add(var)
-        # HTTPS ports the vendors are reached on.
-        urls = [p.get("base_url") for p in (cfg.get("providers") or {}).values()
-                if isinstance(p, dict)]
-        urls += [a.get("base_url") for a in cfg.get("accounts", []) or []]
-        self.vendor_ports = {_url_port(u) for u in urls if isinstance(u, str)}
+        for acct in accounts:
+            self.secret_env.update(acct["secret_env"].values())
+        # Ports the vendors are reached on, from the resolved base URLs.
+        self.vendor_ports = {_url_port(a["base_url"]) for a in accounts}
         self.vendor_ports.discard(None)
         self.file_props = {k: v for k, v in self.kafka.items()
                            if k in ("ssl.ca.location", "ssl.certificate.location",
@@ -699,6 +573,25 @@ def _prestop_ms(container):
     return 0
 
 
+def resolve_config(binary, files, cfg_file):
+    """`erasure-worker check-config --json` on the ConfigMap's files laid
+    out as the pods see them, without any secret in the environment.
+    Returns (settings, None) or (None, why)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, v in files.items():
+            with open(os.path.join(tmp, k), "w", encoding="utf-8") as f:
+                f.write(v)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        out = subprocess.run([binary, "check-config", "--json", "-c", os.path.join(tmp, cfg_file)],
+                             capture_output=True, text=True, env=env, timeout=60)
+    if out.returncode != 0:
+        return None, (out.stderr or out.stdout).strip()[:500]
+    try:
+        return json.loads(out.stdout), None
+    except ValueError as e:
+        return None, f"check-config --json printed no JSON ({e})"
+
+
 def check_bundle(name, docs, templates, code, docker, report, binary):
     by_kind = {}
     for d in docs:
@@ -744,24 +637,21 @@ def check_bundle(name, docs, templates, code, docker, report, binary):
     files = dict(cm.get("data") or {})
     if not report.check(cfg_file in files, Wd, f"ConfigMap {cm_vols[vol]} has no key {cfg_file}"):
         return
-    try:
-        conf = ConfigFacts(files, cfg_file, code)
-    except (LibconfigError, ValueError, KeyError, TypeError) as e:
-        report.error(Wd, f"config in ConfigMap {cm_vols[vol]}: {e}")
-        return
-
     # --- check-config on exactly what the pods will read
-    if binary:
-        with tempfile.TemporaryDirectory() as tmp:
-            for k, v in files.items():
-                with open(os.path.join(tmp, k), "w", encoding="utf-8") as f:
-                    f.write(v)
-            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-            out = subprocess.run([binary, "check-config", "-c", os.path.join(tmp, cfg_file)],
-                                 capture_output=True, text=True, env=env, timeout=60)
-            report.check(out.returncode == 0, Wd,
-                         f"erasure-worker check-config rejects the ConfigMap: "
-                         f"{(out.stderr or out.stdout).strip()[:500]}")
+    if not report.check(binary, Wd, "the config checks need the built erasure-worker "
+                                    "(set ERASURE_BUILD_DIR): its check-config --json "
+                                    "says what the config means"):
+        return
+    resolved, why = resolve_config(binary, files, cfg_file)
+    if not report.check(resolved is not None, Wd,
+                        f"erasure-worker check-config rejects the ConfigMap: {why}"):
+        return
+    try:
+        conf = ConfigFacts(resolved, code)
+    except (ValueError, KeyError, TypeError) as e:
+        report.error(Wd, f"check-config --json of ConfigMap {cm_vols[vol]}: "
+                         f"unexpected shape ({type(e).__name__}: {e})")
+        return
 
     # --- command-line overrides the Deployment passes
     args = c.get("args") or []
@@ -1123,7 +1013,7 @@ def main():
     if docker and docker.libs_checked:
         report.note(f"runtime libraries of {binary} come from {', '.join(docker.libs_checked)}")
     elif not binary:
-        report.note("no built binary given: runtime-library and check-config checks skipped")
+        report.note("no built binary given: runtime-library checks skipped, config checks fail")
 
     rendered = 0
     for kdir in kdirs:

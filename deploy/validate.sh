@@ -2,8 +2,9 @@
 # Validates deploy/ offline: renders the kustomizations, checks every
 # manifest against the Kubernetes schemas (kubernetes-validate, which ships
 # them) and the KEDA objects against deploy/schemas/, and checks that the
-# Dockerfile and manifests agree with config/ and src/ (drain deadline vs
-# grace period, probe paths, metrics port, secrets, KEDA trigger, ...).
+# Dockerfile and manifests agree with config/ (as the built worker's
+# `check-config --json` resolves it) and src/ (drain deadline vs grace
+# period, probe paths, metrics port, secrets, KEDA trigger, ...).
 # See deploy/validate.py for the full list. Exit 0 when all holds.
 #
 #   deploy/validate.sh               validate (installs its tools first)
@@ -17,8 +18,8 @@
 #     otherwise the base is validated from its files and the overlays are
 #     reported as not rendered.
 # Environment:
-#   ERASURE_BUILD_DIR    build tree holding erasure-worker (default build/):
-#                        enables the runtime-library and check-config checks
+#   ERASURE_BUILD_DIR    build tree holding erasure-worker (default build/);
+#                        required: the config checks run its check-config
 #   DEPLOY_VALIDATE_MODE auto (default), kustomize or files
 #   KUBE_VERSIONS        Kubernetes versions to validate against
 #                        (default "1.30 latest")

@@ -1,5 +1,5 @@
 /* libFuzzer harness for planning: request_parse() then provider_plan()
- * with the shipped config/providers.conf (src/provider.c).
+ * with the shipped config/providers.conf (src/provider_plan.c).
  *
  * DESIGN §2 promises that nothing in an event can change the host, the
  * path structure or the headers of a call. This harness holds the planner

@@ -32,10 +32,22 @@ static const char *const consumer_forced[] = {
     "log.queue=true", NULL};
 static const char *const producer_forced[] = {
     "enable.idempotence=true", "acks=all", "log.queue=true", NULL};
-/* Defaults a config file may override. */
+/* Defaults a config file may override.
+ *
+ * fetch.error.backoff.ms: librdkafka 2.0.2 stops fetching a partition for
+ * this long after any fetch error of that partition, and a whole broker
+ * connection after a failed Fetch request (rdkafka_fetcher.c,
+ * rd_kafka_toppar_fetch_backoff and rd_kafka_broker_fetch_backoff); only
+ * reaching the end of a partition is exempt. With the default 500 ms, a
+ * consumer fed at a steady rate that meets such errors serves its
+ * partitions in bursts twice a second and idles in between while requests
+ * wait in Kafka. 50 ms keeps recovery fast and costs nothing while idle:
+ * an idle consumer's fetches are paced by fetch.wait.max.ms (the broker
+ * holds an empty Fetch that long), not by this backoff. */
 static const char *const consumer_defaults[] = {
     "partition.assignment.strategy=cooperative-sticky",
-    "auto.offset.reset=earliest", "enable.partition.eof=false", NULL};
+    "auto.offset.reset=earliest", "enable.partition.eof=false",
+    "fetch.error.backoff.ms=50", NULL};
 static const char *const producer_defaults[] = {
     "linger.ms=5", "compression.type=lz4", "message.timeout.ms=300000",
     /* Counted in the memory arithmetic (settings, docs/operations.md);

@@ -34,7 +34,7 @@ static void usage(FILE *fp)
 {
         fputs(
             "usage: erasure-worker [run] -c FILE [options]\n"
-            "       erasure-worker check-config -c FILE\n"
+            "       erasure-worker check-config -c FILE [--json]\n"
             "       erasure-worker plan -c FILE [REQUEST_FILE|-]\n"
             "       erasure-worker replay -c FILE [--code CODE]... [--all] "
             "[--dry-run]\n"
@@ -44,6 +44,8 @@ static void usage(FILE *fp)
             "  -X NAME=VALUE         librdkafka property, repeatable\n"
             "  -l, --log-level L     debug, info, warn, error\n"
             "      --check-config    same as the check-config command\n"
+            "      --json            check-config: the resolved settings as "
+            "JSON\n"
             "      --code CODE       replay: dead-letter reason to copy back\n"
             "                        (repeatable; default retries_exhausted)\n"
             "      --all             replay: every dead-lettered message\n"
@@ -67,6 +69,7 @@ struct options {
         size_t ncodes;
         int all;
         int dry_run;
+        int json;
 };
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -79,6 +82,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             {"code", required_argument, NULL, 'K'},
             {"all", no_argument, NULL, 'A'},
             {"dry-run", no_argument, NULL, 'D'},
+            {"json", no_argument, NULL, 'J'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
         o->command = "run";
@@ -114,6 +118,9 @@ static int parse_args(int argc, char **argv, struct options *o)
                         break;
                 case 'D':
                         o->dry_run = 1;
+                        break;
+                case 'J':
+                        o->json = 1;
                         break;
                 case 'X':
                         if (settings_props_add(&o->extra, optarg, err,
@@ -165,6 +172,29 @@ static void register_secrets(const struct settings *s)
                 log_add_secret(v);
 }
 
+static void print_props(const struct settings *s, const char *what,
+                        const struct settings_props *p)
+{
+        for (size_t i = 0; i < p->n; i++) {
+                const char *kv = p->items[i];
+                size_t n = (size_t)(strchr(kv, '=') - kv);
+                printf("%s: %.*s=%s\n", what, (int)n, kv,
+                       settings_prop_is_secret(s, kv, n) ? "****" : kv + n + 1);
+        }
+}
+
+static int cmd_check_config_json(const struct settings *s)
+{
+        char *text = settings_to_json(s);
+        if (!text) {
+                fprintf(stderr, "erasure-worker: out of memory\n");
+                return EXIT_RUNTIME;
+        }
+        printf("%s\n", text);
+        free(text);
+        return 0;
+}
+
 static int cmd_check_config(const struct settings *s)
 {
         const struct provider_registry *reg = s->providers;
@@ -174,15 +204,11 @@ static int cmd_check_config(const struct settings *s)
         printf("group: %s%s%s\n", s->group_id,
                s->static_membership_env ? ", group.instance.id from $" : "",
                s->static_membership_env ? s->static_membership_env : "");
-        for (size_t i = 0; i < s->kafka.n; i++) {
-                /* Values of properties that may hold credentials are
-                 * masked; the rest helps an operator see what is used. */
-                const char *kv = s->kafka.items[i];
-                int secret = strstr(kv, "password") || strstr(kv, "secret") ||
-                             strstr(kv, "key=");
-                printf("kafka: %.*s=%s\n", (int)(strchr(kv, '=') - kv), kv,
-                       secret ? "****" : strchr(kv, '=') + 1);
-        }
+        /* Values of properties that may hold credentials are masked; the
+         * rest helps an operator see what is used. */
+        print_props(s, "kafka", &s->kafka);
+        print_props(s, "consumer", &s->consumer);
+        print_props(s, "producer", &s->producer);
         for (size_t i = 0; i < provider_account_count(reg); i++) {
                 const struct provider_account *a = provider_account_at(reg, i);
                 const struct provider_limits *l = provider_account_limits(a);
@@ -338,6 +364,8 @@ int main(int argc, char **argv)
                         rc = cmd_replay(s, &o);
                 else if (strcmp(o.command, "plan") == 0)
                         rc = cmd_plan(s, o.request_file);
+                else if (o.json)
+                        rc = cmd_check_config_json(s);
                 else
                         rc = cmd_check_config(s);
         }

@@ -19,6 +19,8 @@
  * If memory runs out while adding a series, the sample is dropped; the
  * worker must not fail because of its metrics. */
 #include "metrics.h"
+#include "buf.h"
+#include "clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,7 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #define METRICS_MAX_SERIES    4096
 #define METRICS_MAX_LABEL_LEN 128
@@ -158,16 +159,6 @@ struct metrics {
         int tail[FAM_COUNT];
         int32_t index[INDEX_SLOTS]; /* series position, -1 if empty */
 };
-
-/* The metrics module reads its own monotonic clock for /healthz, so it must
- * be the same clock the worker's heartbeats come from (CLOCK_MONOTONIC). */
-static int64_t mono_now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -411,7 +402,7 @@ struct metrics *metrics_new(void)
         m->producer_healthy = 1;
         m->stall_ms = DEFAULT_STALL_MS;
         /* A loop that never beats at all must also count as stalled. */
-        m->last_heartbeat_ms = mono_now_ms();
+        m->last_heartbeat_ms = clock_mono_ms();
         for (i = 0; i < sizeof(finished_statuses) / sizeof(*finished_statuses);
              i++) {
                 const char *values[1] = {finished_statuses[i]};
@@ -617,74 +608,8 @@ int metrics_ready(struct metrics *m)
 
 /* ---- rendering ---- */
 
-struct buf {
-        char *data;
-        size_t len;
-        size_t cap;
-        int failed; /* out of memory or over METRICS_MAX_RENDER */
-};
-
-static int buf_grow(struct buf *b, size_t need)
-{
-        size_t cap = b->cap ? b->cap : 16384;
-        char *grown;
-
-        if (need > METRICS_MAX_RENDER) {
-                b->failed = 1;
-                return -1;
-        }
-        while (cap < need)
-                cap *= 2;
-        if (cap > METRICS_MAX_RENDER)
-                cap = METRICS_MAX_RENDER;
-        grown = realloc(b->data, cap);
-        if (!grown) {
-                b->failed = 1;
-                return -1;
-        }
-        b->data = grown;
-        b->cap = cap;
-        return 0;
-}
-
-static void buf_append(struct buf *b, const char *s, size_t n)
-{
-        /* +1 keeps room for the terminating NUL. */
-        if (b->failed)
-                return;
-        if (b->len + n + 1 > b->cap && buf_grow(b, b->len + n + 1) != 0)
-                return;
-        memcpy(b->data + b->len, s, n);
-        b->len += n;
-        b->data[b->len] = '\0';
-}
-
-static void buf_puts(struct buf *b, const char *s)
-{
-        buf_append(b, s, strlen(s));
-}
-
-static void buf_printf(struct buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void buf_printf(struct buf *b, const char *fmt, ...)
-{
-        char tmp[256];
-        va_list ap;
-        int n;
-
-        va_start(ap, fmt);
-        n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-        va_end(ap);
-        /* Only short numeric pieces go through here. */
-        if (n < 0 || (size_t)n >= sizeof(tmp)) {
-                b->failed = 1;
-                return;
-        }
-        buf_append(b, tmp, (size_t)n);
-}
-
-static void buf_escaped(struct buf *b, const char *s)
+/* Label values: Prometheus escapes only these three. */
+static void put_escaped(struct buf *b, const char *s)
 {
         const char *run = s;
 
@@ -699,11 +624,11 @@ static void buf_escaped(struct buf *b, const char *s)
                         esc = "\\n";
                 if (!esc)
                         continue;
-                buf_append(b, run, (size_t)(s - run));
-                buf_puts(b, esc);
+                buf_add(b, run, (size_t)(s - run));
+                buf_adds(b, esc);
                 run = s + 1;
         }
-        buf_append(b, run, (size_t)(s - run));
+        buf_add(b, run, (size_t)(s - run));
 }
 
 /* Shortest of %.15g..%.17g that reads back as the same double. */
@@ -730,15 +655,15 @@ static void render_labels(struct buf *b, const struct series *s, const char *le)
         const struct family_desc *f = &families[s->family];
         size_t i;
 
-        buf_puts(b, "{");
+        buf_adds(b, "{");
         for (i = 0; i < f->nlabels; i++) {
                 buf_printf(b, "%s%s=\"", i ? "," : "", f->labels[i]);
-                buf_escaped(b, s->labels[i]);
-                buf_puts(b, "\"");
+                put_escaped(b, s->labels[i]);
+                buf_adds(b, "\"");
         }
         if (le)
                 buf_printf(b, ",le=\"%s\"", le);
-        buf_puts(b, "}");
+        buf_adds(b, "}");
 }
 
 static void render_histogram(struct buf *b, const struct series *s)
@@ -767,7 +692,7 @@ static void render_sample(struct buf *b, const struct series *s)
 {
         const struct family_desc *f = &families[s->family];
 
-        buf_puts(b, f->name);
+        buf_adds(b, f->name);
         render_labels(b, s, NULL);
         if (f->kind == KIND_GAUGE)
                 buf_printf(b, " %" PRId64 "\n", s->gauge);
@@ -847,21 +772,18 @@ static void render_state(struct buf *b, const struct metrics *m, int64_t now_ms)
 
 char *metrics_render(struct metrics *m)
 {
-        struct buf b = {NULL, 0, 0, 0};
-        int64_t now_ms = mono_now_ms();
+        struct buf b;
+        int64_t now_ms = clock_mono_ms();
 
         if (!m)
                 return NULL;
+        buf_init(&b, METRICS_MAX_RENDER);
         pthread_mutex_lock(&m->lock);
         render_requests(&b, m);
         render_calls(&b, m);
         render_state(&b, m, now_ms);
         pthread_mutex_unlock(&m->lock);
-        if (b.failed) {
-                free(b.data);
-                return NULL;
-        }
-        return b.data;
+        return buf_take(&b);
 }
 
 /* ---- HTTP ---- */
@@ -911,7 +833,7 @@ static enum MHD_Result serve_metrics(struct metrics *m,
 static enum MHD_Result serve_healthz(struct metrics *m,
                                      struct MHD_Connection *conn)
 {
-        if (metrics_healthy(m, mono_now_ms()))
+        if (metrics_healthy(m, clock_mono_ms()))
                 return queue_text(conn, MHD_HTTP_OK, "ok\n");
         return queue_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "stalled\n");
 }

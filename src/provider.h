@@ -55,6 +55,16 @@ const char *provider_account_name(const struct provider_account *acct);
 const struct provider_limits *
 provider_account_limits(const struct provider_account *acct);
 
+/* What check-config shows of an account; never a secret's value. */
+const char *provider_account_base_url(const struct provider_account *acct);
+/* The auth scheme in use; NULL when the provider defines none. */
+const char *provider_account_auth(const struct provider_account *acct);
+int provider_account_plain_http(const struct provider_account *acct);
+/* The i-th secret slot the account's scheme reads, with *env_var set to
+ * the environment variable named for it; NULL past the end. */
+const char *provider_account_secret_slot(const struct provider_account *acct,
+                                         size_t i, const char **env_var);
+
 /* Every secret value loaded (for log_add_secret()); NULL past the end. */
 const char *provider_secret_at(const struct provider_registry *reg, size_t i);
 

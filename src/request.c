@@ -1,7 +1,6 @@
 /* request — the version-1 envelope of an erasure request (DESIGN §2). */
 #include "request.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,10 +55,11 @@ size_t request_parse_budget(const struct request_limits *lim)
 /* jansson's allocator, counting what one parse on this thread allocates.
  * Frees are not subtracted: the sum bounds the peak, needs no size
  * header, and so stays right for memory allocated before the hook was
- * installed. Outside request_parse (budget 0) it is plain malloc. */
+ * installed. Outside request_parse (budget 0) it only passes through to
+ * the allocator it wraps (malloc, or a test's). */
 static _Thread_local size_t parse_budget, parse_used;
 static _Thread_local int parse_over, parse_oom;
-static pthread_once_t parse_hook_once = PTHREAD_ONCE_INIT;
+static json_malloc_t parse_inner = malloc;
 
 static void *parse_malloc(size_t n)
 {
@@ -70,15 +70,22 @@ static void *parse_malloc(size_t n)
                 }
                 parse_used += n;
         }
-        void *p = malloc(n);
+        void *p = parse_inner(n);
         if (!p)
                 parse_oom = 1;
         return p;
 }
 
+/* Wraps whatever allocator is installed now, once per installation. */
 static void install_parse_hook(void)
 {
-        json_set_alloc_funcs(parse_malloc, free);
+        json_malloc_t cur;
+        json_free_t cur_free;
+        json_get_alloc_funcs(&cur, &cur_free);
+        if (cur == parse_malloc)
+                return;
+        parse_inner = cur;
+        json_set_alloc_funcs(parse_malloc, cur_free);
 }
 
 static int is_digit(char c)
@@ -287,6 +294,16 @@ fail(struct parse_ctx *ctx, enum request_error err, const char *fmt, ...)
         return -1;
 }
 
+/* jansson reports most allocation failures with json_error_out_of_memory,
+ * but one that happens before parsing starts (its lexer's buffer) leaves
+ * the error empty (and its code unset): no text means nothing was wrong
+ * with the input. */
+static int load_out_of_memory(const json_error_t *jerr)
+{
+        return jerr->text[0] == '\0' ||
+               json_error_code(jerr) == json_error_out_of_memory;
+}
+
 static json_t *load_json(struct parse_ctx *ctx, const void *buf, size_t len)
 {
         json_error_t jerr;
@@ -299,7 +316,9 @@ static json_t *load_json(struct parse_ctx *ctx, const void *buf, size_t len)
         json_t *root =
             json_loadb(buf ? buf : "", buf ? len : 0,
                        JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-        if (!root)
+        if (!root && load_out_of_memory(&jerr))
+                fail(ctx, REQUEST_ERR_INTERNAL, "out of memory while parsing");
+        else if (!root)
                 fail(ctx, REQUEST_ERR_NOT_JSON,
                      "not valid JSON (line %d, column %d): %s", jerr.line,
                      jerr.column, escape_input(jerr.text, q, 0));
@@ -482,7 +501,7 @@ struct request *request_parse(const void *buf, size_t len,
                      lim->max_bytes);
                 return NULL;
         }
-        pthread_once(&parse_hook_once, install_parse_hook);
+        install_parse_hook();
         parse_budget = request_parse_budget(lim);
         parse_used = 0;
         parse_over = parse_oom = 0;

@@ -24,8 +24,8 @@ enum request_error {
         REQUEST_ERR_BAD_FIELD,        /* "bad_field" (identifier, type, …) */
         REQUEST_ERR_NO_ACTION,        /* "no_action" (target triggers none) */
         REQUEST_ERR_TOO_MANY_CALLS,   /* "too_many_calls" */
-        /* "internal_error": out of memory while parsing or planning. Not
-         * the message's fault, so never dead-lettered nor committed. */
+        /* "internal_error": out of memory, not the message's fault; the
+         * message must be retried, never dead-lettered. */
         REQUEST_ERR_INTERNAL,
 };
 

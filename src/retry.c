@@ -1,8 +1,12 @@
 /* retry — backoff with full jitter, Retry-After, attempt and time budget. */
 #include "retry.h"
 
+#include <regex.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <curl/curl.h>
 
 /* A hostile or broken server must not park a call (or, through the
  * cool-down, a whole provider account) for longer than this. */
@@ -60,172 +64,54 @@ static int retry_is_ows(char c)
         return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * days_from_civil), so no time_t or timezone is involved. */
-static int64_t retry_days_from_civil(int64_t y, int m, int d)
-{
-        y -= m <= 2;
-        int64_t era = (y >= 0 ? y : y - 399) / 400;
-        int64_t yoe = y - era * 400;
-        int64_t mp = (m + 9) % 12;
-        int64_t doy = (153 * mp + 2) / 5 + d - 1;
-        int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        return era * 146097 + doe - 719468;
-}
+#define RETRY_DAY3  "(Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+#define RETRY_DAY   "(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+#define RETRY_MONTH "(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+#define RETRY_TIME  "[0-9]{2}:[0-9]{2}:[0-9]{2}"
 
-static int retry_days_in_month(int y, int m)
-{
-        static const int days[] = {31, 28, 31, 30, 31, 30,
-                                   31, 31, 30, 31, 30, 31};
-        int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-        return m == 2 && leap ? 29 : days[m - 1];
-}
-
-/* A cursor over the header value; every take_* either consumes what it
- * expects and returns nonzero, or leaves `bad` set. */
-struct retry_scan {
-        const char *p;
-        int bad;
+/* The three HTTP-date forms of RFC 7231 §7.1.1.1, exactly. curl_getdate()
+ * does the calendar arithmetic but also takes what HTTP does not allow
+ * (a missing zone, trailing junk, ISO dates), so the shape is checked
+ * first. Each names the submatch holding the day of the month. */
+static const struct retry_form {
+        const char *re;
+        int day_group;
+} retry_forms[] = {
+    /* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
+    {"^" RETRY_DAY3 ", ([0-9]{2}) " RETRY_MONTH " [0-9]{4} " RETRY_TIME " GMT$",
+     2},
+    /* RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT" */
+    {"^" RETRY_DAY ", ([0-9]{2})-" RETRY_MONTH "-[0-9]{2} " RETRY_TIME " GMT$",
+     2},
+    /* asctime: "Sun Nov  6 08:49:37 1994" */
+    {"^" RETRY_DAY3 " " RETRY_MONTH " ( [0-9]|[0-9]{2}) " RETRY_TIME
+     " [0-9]{4}$",
+     3},
 };
 
-static int take_lit(struct retry_scan *s, const char *lit)
+/* The day of the month written in s, if s has one of the three forms; 0
+ * otherwise. */
+static int retry_date_form(const char *s)
 {
-        size_t n = strlen(lit);
-        if (s->bad || strncmp(s->p, lit, n) != 0) {
-                s->bad = 1;
-                return 0;
+        for (size_t i = 0; i < sizeof(retry_forms) / sizeof(retry_forms[0]);
+             i++) {
+                regex_t re;
+                regmatch_t m[4];
+                if (regcomp(&re, retry_forms[i].re, REG_EXTENDED) != 0)
+                        return 0;
+                int rc = regexec(&re, s, 4, m, 0);
+                regfree(&re);
+                if (rc != 0)
+                        continue;
+                const char *d = s + m[retry_forms[i].day_group].rm_so;
+                return atoi(d[0] == ' ' ? d + 1 : d);
         }
-        s->p += n;
-        return 1;
-}
-
-static int take_num(struct retry_scan *s, int digits)
-{
-        int v = 0;
-        for (int i = 0; i < digits && !s->bad; i++) {
-                if (!retry_is_digit(s->p[i])) {
-                        s->bad = 1;
-                        return -1;
-                }
-                v = v * 10 + (s->p[i] - '0');
-        }
-        if (s->bad)
-                return -1;
-        s->p += digits;
-        return v;
-}
-
-/* Index of the first of names[] found at the cursor, consumed. */
-static int take_name(struct retry_scan *s, const char *const names[], int count)
-{
-        for (int i = 0; i < count && !s->bad; i++) {
-                size_t n = strlen(names[i]);
-                if (strncmp(s->p, names[i], n) == 0) {
-                        s->p += n;
-                        return i;
-                }
-        }
-        s->bad = 1;
-        return -1;
-}
-
-static const char *const retry_months[] = {"Jan", "Feb", "Mar", "Apr",
-                                           "May", "Jun", "Jul", "Aug",
-                                           "Sep", "Oct", "Nov", "Dec"};
-/* Long names first: "Sun" is a prefix of "Sunday". */
-static const char *const retry_days_long[] = {
-    "Monday", "Tuesday",  "Wednesday", "Thursday",
-    "Friday", "Saturday", "Sunday"};
-static const char *const retry_days_short[] = {"Mon", "Tue", "Wed", "Thu",
-                                               "Fri", "Sat", "Sun"};
-
-struct retry_date {
-        int year, month, day, hour, min, sec; /* month 1-12 */
-};
-
-static void take_time(struct retry_scan *s, struct retry_date *d)
-{
-        d->hour = take_num(s, 2);
-        take_lit(s, ":");
-        d->min = take_num(s, 2);
-        take_lit(s, ":");
-        d->sec = take_num(s, 2);
-}
-
-/* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" (after the day name). */
-static void parse_imf(struct retry_scan *s, struct retry_date *d)
-{
-        take_lit(s, ", ");
-        d->day = take_num(s, 2);
-        take_lit(s, " ");
-        d->month = take_name(s, retry_months, 12) + 1;
-        take_lit(s, " ");
-        d->year = take_num(s, 4);
-        take_lit(s, " ");
-        take_time(s, d);
-        take_lit(s, " GMT");
-}
-
-/* RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT" (after the day name). The
- * century is the one that puts the date at most 50 years ahead of now
- * (RFC 7231 §7.1.1.1). */
-static void parse_rfc850(struct retry_scan *s, struct retry_date *d,
-                         int now_year)
-{
-        take_lit(s, ", ");
-        d->day = take_num(s, 2);
-        take_lit(s, "-");
-        d->month = take_name(s, retry_months, 12) + 1;
-        take_lit(s, "-");
-        int yy = take_num(s, 2);
-        take_lit(s, " ");
-        take_time(s, d);
-        take_lit(s, " GMT");
-        d->year = now_year - now_year % 100 + yy;
-        if (d->year > now_year + 50)
-                d->year -= 100;
-}
-
-/* asctime: "Sun Nov  6 08:49:37 1994" (after the day name). */
-static void parse_asctime(struct retry_scan *s, struct retry_date *d)
-{
-        take_lit(s, " ");
-        d->month = take_name(s, retry_months, 12) + 1;
-        take_lit(s, " ");
-        if (!s->bad && s->p[0] == ' ') {
-                s->p++;
-                d->day = take_num(s, 1);
-        } else {
-                d->day = take_num(s, 2);
-        }
-        take_lit(s, " ");
-        take_time(s, d);
-        take_lit(s, " ");
-        d->year = take_num(s, 4);
-}
-
-static int retry_date_valid(const struct retry_date *d)
-{
-        /* An RFC 850 century guessed from a strange "now" can leave the
-         * four-digit range, where the arithmetic below is not meant to go. */
-        return d->year >= 0 && d->year <= 9999 && d->month >= 1 &&
-               d->month <= 12 && d->day >= 1 &&
-               d->day <= retry_days_in_month(d->year, d->month) &&
-               d->hour >= 0 && d->hour <= 23 && d->min >= 0 && d->min <= 59 &&
-               d->sec >= 0 && d->sec <= 60;
-}
-
-static int retry_year_of(int64_t wall_ms)
-{
-        /* Close enough for choosing an RFC 850 century. */
-        int64_t days = wall_ms / 86400000;
-        return (int)(1970 + days * 400 / 146097);
+        return 0;
 }
 
 /* Parses the HTTP-date in the n bytes at p to Unix ms in *out; -1 if it
  * is none. */
-static int retry_parse_date(const char *p, size_t n, int64_t now_wall_ms,
-                            int64_t *out)
+static int retry_parse_date(const char *p, size_t n, int64_t *out)
 {
         char buf[64];
         if (n >= sizeof(buf))
@@ -233,23 +119,16 @@ static int retry_parse_date(const char *p, size_t n, int64_t now_wall_ms,
         memcpy(buf, p, n);
         buf[n] = '\0';
 
-        struct retry_scan s = {buf, 0};
-        struct retry_date d = {0, 0, 0, 0, 0, 0};
-        if (take_name(&s, retry_days_long, 7) >= 0) {
-                parse_rfc850(&s, &d, retry_year_of(now_wall_ms));
-        } else {
-                s.bad = 0;
-                take_name(&s, retry_days_short, 7);
-                if (!s.bad && s.p[0] == ',')
-                        parse_imf(&s, &d);
-                else
-                        parse_asctime(&s, &d);
-        }
-        if (s.bad || *s.p != '\0' || !retry_date_valid(&d))
+        int mday = retry_date_form(buf);
+        if (mday == 0)
                 return -1;
-        int64_t days = retry_days_from_civil(d.year, d.month, d.day);
-        int64_t secs = days * 86400 + d.hour * 3600 + d.min * 60 + d.sec;
-        *out = secs * 1000;
+        time_t t = curl_getdate(buf, NULL);
+        struct tm tm;
+        /* curl rolls "31 Nov" over to 1 Dec: a day that does not exist in
+         * its month comes back as another day. */
+        if (t == (time_t)-1 || !gmtime_r(&t, &tm) || tm.tm_mday != mday)
+                return -1;
+        *out = (int64_t)t * 1000;
         return 0;
 }
 
@@ -285,7 +164,7 @@ int64_t retry_after_ms(const char *value, int64_t now_wall_ms)
                 return retry_parse_delta(value, n);
 
         int64_t at;
-        if (retry_parse_date(value, n, now_wall_ms, &at) != 0)
+        if (retry_parse_date(value, n, &at) != 0)
                 return -1;
         /* Subtracting only when the two are close: now_wall_ms is any
          * int64 a caller passes, at is within years 0-9999. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "confread.h"
 #include "outcome.h"
 #include "provider.h"
 
@@ -37,48 +38,6 @@ static const char *const worker_keys[] = {"max_requests_in_flight",
                                           NULL};
 static const char *const metrics_keys[] = {"bind", "port", NULL};
 static const char *const log_keys[] = {"level", NULL};
-
-static void where(const config_setting_t *st, char *buf, size_t n)
-{
-        const char *file = config_setting_source_file(st);
-        snprintf(buf, n, "%s:%u", file ? file : "?",
-                 config_setting_source_line(st));
-}
-
-__attribute__((format(printf, 4, 5))) static int
-fail(const config_setting_t *st, char *errstr, size_t errstr_size,
-     const char *fmt, ...)
-{
-        char loc[512], msg[512];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        where(st, loc, sizeof(loc));
-        snprintf(errstr, errstr_size, "%s: %s", loc, msg);
-        return -1;
-}
-
-static int check_keys(const config_setting_t *group, const char *path,
-                      const char *const *allowed, char *errstr,
-                      size_t errstr_size)
-{
-        if (!config_setting_is_group(group))
-                return fail(group, errstr, errstr_size,
-                            "%s: must be a group { … }", path);
-        int n = config_setting_length(group);
-        for (int i = 0; i < n; i++) {
-                const config_setting_t *c = config_setting_get_elem(group, i);
-                const char *name = config_setting_name(c);
-                int ok = 0;
-                for (const char *const *a = allowed; *a; a++)
-                        ok |= strcmp(*a, name) == 0;
-                if (!ok)
-                        return fail(c, errstr, errstr_size,
-                                    "%s.%s: unknown setting", path, name);
-        }
-        return 0;
-}
 
 int settings_props_add(struct settings_props *props, const char *kv,
                        char *errstr, size_t errstr_size)
@@ -113,39 +72,39 @@ static void props_clear(struct settings_props *p)
         p->n = 0;
 }
 
-static int read_props(const config_setting_t *parent, const char *name,
-                      const char *path, struct settings_props *out,
-                      char *errstr, size_t errstr_size)
+static int read_props(struct confread *cr, const config_setting_t *parent,
+                      const char *name, struct settings_props *out)
 {
         const config_setting_t *arr = config_setting_get_member(parent, name);
         if (!arr)
                 return 0;
         if (!config_setting_is_array(arr) && !config_setting_is_list(arr))
-                return fail(arr, errstr, errstr_size,
-                            "%s.%s: must be an array of \"name=value\"", path,
-                            name);
+                return confread_fail(cr, arr, NULL,
+                                     "must be an array of \"name=value\"");
         for (int i = 0; i < config_setting_length(arr); i++) {
                 const config_setting_t *e = config_setting_get_elem(arr, i);
                 const char *kv = config_setting_get_string(e);
                 char err[256];
-                if (!kv || settings_props_add(out, kv, err, sizeof(err)))
-                        return fail(e, errstr, errstr_size, "%s.%s[%d]: %s",
-                                    path, name, i,
-                                    kv ? err : "must be a string");
+                if (!kv)
+                        return confread_fail(cr, e, NULL, "must be a string");
+                if (settings_props_add(out, kv, err, sizeof(err)))
+                        return confread_fail(cr, e, NULL, "%s", err);
         }
         return 0;
 }
 
 /* "name=ENV_VAR": the property's value comes from the environment, so
  * Kafka passwords never sit in the config file. */
-static int read_env_props(const config_setting_t *kafka,
-                          struct settings_props *out, int allow_missing,
-                          char *errstr, size_t errstr_size)
+static int read_env_props(struct confread *cr, const config_setting_t *kafka,
+                          struct settings *s, int allow_missing)
 {
         struct settings_props tmp = {0};
-        if (read_props(kafka, "properties_from_env", "kafka", &tmp, errstr,
-                       errstr_size))
+        struct settings_props *out = &s->kafka;
+        if (read_props(cr, kafka, "properties_from_env", &tmp) ||
+            read_props(cr, kafka, "properties_from_env", &s->kafka_from_env)) {
+                props_clear(&tmp);
                 return -1;
+        }
         const config_setting_t *arr =
             config_setting_get_member(kafka, "properties_from_env");
         int rc = 0;
@@ -157,63 +116,49 @@ static int read_env_props(const config_setting_t *kafka,
                 if ((!val || !*val) && allow_missing)
                         continue;
                 if (!val || !*val) {
-                        rc = fail(config_setting_get_elem(arr, (int)i), errstr,
-                                  errstr_size,
-                                  "kafka.properties_from_env[%zu]: "
-                                  "environment variable %s is not set",
-                                  i, eq + 1);
+                        rc = confread_fail(
+                            cr, config_setting_get_elem(arr, (int)i), NULL,
+                            "environment variable %s is not set", eq + 1);
                         break;
                 }
                 log_add_secret(val);
                 size_t n = strlen(tmp.items[i]) + strlen(val) + 2;
                 char *kv = malloc(n);
                 if (!kv) {
-                        snprintf(errstr, errstr_size, "out of memory");
-                        rc = -1;
+                        rc = confread_fail_nomem(cr, arr);
                         break;
                 }
                 snprintf(kv, n, "%s=%s", tmp.items[i], val);
-                rc = settings_props_add(out, kv, errstr, errstr_size);
+                char err[256];
+                if (settings_props_add(out, kv, err, sizeof(err)))
+                        rc = confread_fail(cr, arr, NULL, "%s", err);
                 free(kv);
         }
         props_clear(&tmp);
         return rc;
 }
 
-static int read_string(const config_setting_t *parent, const char *name,
-                       const char *path, char **out, char *errstr,
-                       size_t errstr_size)
+/* Absent keeps the default; present must be a non-empty string. */
+static int read_string(struct confread *cr, const config_setting_t *parent,
+                       const char *name, char **out)
 {
+        const char *v;
+        int rc = confread_string(cr, parent, name, &v);
+        if (rc <= 0)
+                return rc;
         const config_setting_t *st = config_setting_get_member(parent, name);
-        if (!st)
-                return 0;
-        const char *v = config_setting_get_string(st);
-        if (!v || !*v)
-                return fail(st, errstr, errstr_size,
-                            "%s.%s: must be a non-empty string", path, name);
+        if (!*v)
+                return confread_fail(cr, st, NULL, "must not be empty");
         free(*out);
-        *out = strdup(v);
-        return *out ? 0 : -1;
+        *out = NULL;
+        return confread_strdup(cr, st, v, out);
 }
 
-static int read_int(const config_setting_t *parent, const char *name,
-                    const char *path, long long lo, long long hi,
-                    long long *out, char *errstr, size_t errstr_size)
+static int read_int(struct confread *cr, const config_setting_t *parent,
+                    const char *name, long long lo, long long hi,
+                    long long *out)
 {
-        const config_setting_t *st = config_setting_get_member(parent, name);
-        if (!st)
-                return 0;
-        int type = config_setting_type(st);
-        if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
-                return fail(st, errstr, errstr_size,
-                            "%s.%s: must be an integer", path, name);
-        long long v = config_setting_get_int64(st);
-        if (v < lo || v > hi)
-                return fail(st, errstr, errstr_size,
-                            "%s.%s: %lld is out of range [%lld, %lld]", path,
-                            name, v, lo, hi);
-        *out = v;
-        return 0;
+        return confread_int64(cr, parent, name, lo, hi, out) < 0 ? -1 : 0;
 }
 
 static void set_defaults(struct settings *s)
@@ -245,67 +190,59 @@ static int strdup_defaults(struct settings *s)
                    : -1;
 }
 
-static int load_kafka(struct settings *s, const config_setting_t *root,
-                      int allow_missing, char *errstr, size_t errstr_size)
+static int load_kafka(struct confread *cr, struct settings *s,
+                      const config_setting_t *root, int allow_missing)
 {
         const config_setting_t *k = config_setting_get_member(root, "kafka");
         if (!k)
                 return 0;
-        if (check_keys(k, "kafka", kafka_keys, errstr, errstr_size) ||
-            read_props(k, "properties", "kafka", &s->kafka, errstr,
-                       errstr_size) ||
-            read_env_props(k, &s->kafka, allow_missing, errstr, errstr_size) ||
-            read_props(k, "consumer", "kafka", &s->consumer, errstr,
-                       errstr_size) ||
-            read_props(k, "producer", "kafka", &s->producer, errstr,
-                       errstr_size) ||
-            read_string(k, "group_id", "kafka", &s->group_id, errstr,
-                        errstr_size) ||
-            read_string(k, "static_membership_env", "kafka",
-                        &s->static_membership_env, errstr, errstr_size))
+        if (confread_check_keys(cr, k, kafka_keys) ||
+            read_props(cr, k, "properties", &s->kafka) ||
+            read_env_props(cr, k, s, allow_missing) ||
+            read_props(cr, k, "consumer", &s->consumer) ||
+            read_props(cr, k, "producer", &s->producer) ||
+            read_string(cr, k, "group_id", &s->group_id) ||
+            read_string(cr, k, "static_membership_env",
+                        &s->static_membership_env))
                 return -1;
         return 0;
 }
 
-static int load_topics(struct settings *s, const config_setting_t *root,
-                       char *errstr, size_t errstr_size)
+static int load_topics(struct confread *cr, struct settings *s,
+                       const config_setting_t *root)
 {
         const config_setting_t *t = config_setting_get_member(root, "topics");
         if (!t)
                 return 0;
-        if (check_keys(t, "topics", topic_keys, errstr, errstr_size) ||
-            read_string(t, "requests", "topics", &s->topic_requests, errstr,
-                        errstr_size) ||
-            read_string(t, "outcomes", "topics", &s->topic_outcomes, errstr,
-                        errstr_size) ||
-            read_string(t, "dead_letter", "topics", &s->topic_dead_letter,
-                        errstr, errstr_size))
+        if (confread_check_keys(cr, t, topic_keys) ||
+            read_string(cr, t, "requests", &s->topic_requests) ||
+            read_string(cr, t, "outcomes", &s->topic_outcomes) ||
+            read_string(cr, t, "dead_letter", &s->topic_dead_letter))
                 return -1;
         if (strcmp(s->topic_requests, s->topic_outcomes) == 0 ||
-            strcmp(s->topic_requests, s->topic_dead_letter) == 0)
-                return fail(config_setting_get_member(t, "requests")
-                                ? config_setting_get_member(t, "requests")
-                                : t,
-                            errstr, errstr_size,
-                            "topics.requests: must differ from the outcome "
-                            "and dead-letter topics");
+            strcmp(s->topic_requests, s->topic_dead_letter) == 0) {
+                const config_setting_t *r =
+                    config_setting_get_member(t, "requests");
+                return confread_fail(cr, r ? r : t, r ? NULL : "requests",
+                                     "must differ from the outcome and "
+                                     "dead-letter topics");
+        }
         return 0;
 }
 
-static int load_worker(struct settings *s, const config_setting_t *root,
-                       char *errstr, size_t errstr_size)
+static int load_worker(struct confread *cr, struct settings *s,
+                       const config_setting_t *root)
 {
         const config_setting_t *w = config_setting_get_member(root, "worker");
         if (!w)
                 return 0;
         long long v;
-        const char *p = "worker";
-        if (check_keys(w, p, worker_keys, errstr, errstr_size))
+        if (confread_check_keys(cr, w, worker_keys))
                 return -1;
 #define INT_FIELD(name, lo, hi, dst)                                           \
         do {                                                                   \
                 v = (long long)(dst);                                          \
-                if (read_int(w, name, p, lo, hi, &v, errstr, errstr_size))     \
+                if (read_int(cr, w, name, lo, hi, &v))                         \
                         return -1;                                             \
                 dst = v;                                                       \
         } while (0)
@@ -327,8 +264,7 @@ static int load_worker(struct settings *s, const config_setting_t *root,
         INT_FIELD("rebalance_grace_ms", 0, 3600000, s->rebalance_grace_ms);
         INT_FIELD("commit_interval_ms", 10, 600000, s->commit_interval_ms);
 #undef INT_FIELD
-        return read_string(w, "ce_source", p, &s->ce_source, errstr,
-                           errstr_size);
+        return read_string(cr, w, "ce_source", &s->ce_source);
 }
 
 /* ---- caps that must agree with Kafka's and with the container ---- */
@@ -366,17 +302,22 @@ static long long client_prop(const struct settings *s,
         return v ? atoll(v) : dflt;
 }
 
-static const config_setting_t *at(const config_setting_t *parent,
-                                  const char *name)
+/* Reports at parent.name, or at parent when the setting is absent. */
+__attribute__((format(printf, 4, 5))) static int
+fail_at(struct confread *cr, const config_setting_t *parent, const char *name,
+        const char *fmt, ...)
 {
-        const config_setting_t *st =
-            parent ? config_setting_get_member(parent, name) : NULL;
-        return st ? st : parent;
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        const config_setting_t *st = config_setting_get_member(parent, name);
+        return confread_fail(cr, st ? st : parent, st ? NULL : name, "%s", msg);
 }
 
-static int check_producer_size(const struct settings *s,
-                               const config_setting_t *root, char *errstr,
-                               size_t errstr_size)
+static int check_producer_size(struct confread *cr, const struct settings *s,
+                               const config_setting_t *root)
 {
         long long need =
             (long long)(s->request_limits.max_bytes + OUTCOME_HEADER_BUDGET);
@@ -384,11 +325,13 @@ static int check_producer_size(const struct settings *s,
             client_prop(s, &s->producer, "message.max.bytes", need);
         if (have >= need)
                 return 0;
-        return fail(at(at(root, "kafka"), "producer"), errstr, errstr_size,
-                    "kafka.producer: message.max.bytes=%lld is below "
-                    "worker.max_message_bytes (%zu) + %d bytes of "
-                    "dead-letter headers",
-                    have, s->request_limits.max_bytes, OUTCOME_HEADER_BUDGET);
+        const config_setting_t *k = config_setting_get_member(root, "kafka");
+        return fail_at(cr, k ? k : root, k ? "producer" : "kafka",
+                       "message.max.bytes=%lld is below "
+                       "worker.max_message_bytes (%zu) + %d bytes of "
+                       "dead-letter headers",
+                       have, s->request_limits.max_bytes,
+                       OUTCOME_HEADER_BUDGET);
 }
 
 static size_t cgroup_memory_limit(void)
@@ -416,8 +359,8 @@ size_t settings_memory_needed(const struct settings *s)
                request_parse_budget(&s->request_limits);
 }
 
-static int check_memory(const struct settings *s, const config_setting_t *root,
-                        char *errstr, size_t errstr_size)
+static int check_memory(struct confread *cr, const struct settings *s,
+                        const config_setting_t *root)
 {
         size_t limit = s->memory_limit_bytes;
         const char *from = "";
@@ -428,41 +371,36 @@ static int check_memory(const struct settings *s, const config_setting_t *root,
         size_t need = settings_memory_needed(s);
         if (!limit || need <= limit)
                 return 0;
-        return fail(at(at(root, "worker"), "memory_limit_bytes"), errstr,
-                    errstr_size,
-                    "worker.memory_limit_bytes: the caps need %zu bytes "
-                    "(base + max_bytes_in_flight + parse budget + both "
-                    "clients' queues, see docs/operations.md), more than "
-                    "the limit of %zu%s",
-                    need, limit, from);
+        const config_setting_t *w = config_setting_get_member(root, "worker");
+        return fail_at(cr, w ? w : root, w ? "memory_limit_bytes" : "worker",
+                       "the caps need %zu bytes (base + max_bytes_in_flight "
+                       "+ parse budget + both clients' queues, see "
+                       "docs/operations.md), more than the limit of %zu%s",
+                       need, limit, from);
 }
 
-static int load_metrics_log(struct settings *s, const config_setting_t *root,
-                            char *errstr, size_t errstr_size)
+static int load_metrics_log(struct confread *cr, struct settings *s,
+                            const config_setting_t *root)
 {
         const config_setting_t *m = config_setting_get_member(root, "metrics");
         if (m) {
                 long long port = s->metrics_port;
-                if (check_keys(m, "metrics", metrics_keys, errstr,
-                               errstr_size) ||
-                    read_string(m, "bind", "metrics", &s->metrics_bind, errstr,
-                                errstr_size) ||
-                    read_int(m, "port", "metrics", 0, 65535, &port, errstr,
-                             errstr_size))
+                if (confread_check_keys(cr, m, metrics_keys) ||
+                    read_string(cr, m, "bind", &s->metrics_bind) ||
+                    read_int(cr, m, "port", 0, 65535, &port))
                         return -1;
                 s->metrics_port = (int)port;
         }
         const config_setting_t *l = config_setting_get_member(root, "log");
         if (l) {
-                if (check_keys(l, "log", log_keys, errstr, errstr_size))
+                const char *name = NULL;
+                if (confread_check_keys(cr, l, log_keys) ||
+                    confread_string(cr, l, "level", &name) < 0)
                         return -1;
-                const config_setting_t *lv =
-                    config_setting_get_member(l, "level");
-                const char *name = lv ? config_setting_get_string(lv) : NULL;
-                if (lv && (!name || log_level_parse(name, &s->log_level)))
-                        return fail(lv, errstr, errstr_size,
-                                    "log.level: must be one of debug, info, "
-                                    "warn, error");
+                if (name && log_level_parse(name, &s->log_level))
+                        return confread_fail(
+                            cr, config_setting_get_member(l, "level"), NULL,
+                            "must be one of debug, info, warn, error");
         }
         return 0;
 }
@@ -470,14 +408,13 @@ static int load_metrics_log(struct settings *s, const config_setting_t *root,
 static int load_root(struct settings *s, config_t *cfg, int allow_missing,
                      char *errstr, size_t errstr_size)
 {
+        struct confread cr = {errstr, errstr_size};
         const config_setting_t *root = config_root_setting(cfg);
-        if (check_keys(root, "(top level)", top_keys, errstr, errstr_size) ||
-            load_kafka(s, root, allow_missing, errstr, errstr_size) ||
-            load_topics(s, root, errstr, errstr_size) ||
-            load_worker(s, root, errstr, errstr_size) ||
-            load_metrics_log(s, root, errstr, errstr_size) ||
-            check_producer_size(s, root, errstr, errstr_size) ||
-            check_memory(s, root, errstr, errstr_size))
+        if (confread_check_keys(&cr, root, top_keys) ||
+            load_kafka(&cr, s, root, allow_missing) ||
+            load_topics(&cr, s, root) || load_worker(&cr, s, root) ||
+            load_metrics_log(&cr, s, root) ||
+            check_producer_size(&cr, s, root) || check_memory(&cr, s, root))
                 return -1;
         s->providers =
             provider_registry_load(cfg, allow_missing, errstr, errstr_size);
@@ -525,6 +462,7 @@ void settings_free(struct settings *s)
         if (!s)
                 return;
         props_clear(&s->kafka);
+        props_clear(&s->kafka_from_env);
         props_clear(&s->consumer);
         props_clear(&s->producer);
         free(s->path);

@@ -21,6 +21,9 @@ struct settings_props {
 struct settings {
         char *path;                  /* the file loaded */
         struct settings_props kafka; /* both clients */
+        /* kafka.properties_from_env as written, "name=ENV_VAR": which
+         * properties hold secrets whatever their name. */
+        struct settings_props kafka_from_env;
         struct settings_props consumer;
         struct settings_props producer;
         char *group_id;
@@ -64,6 +67,17 @@ void settings_free(struct settings *s);
 size_t settings_producer_message_bytes(const struct settings *s);
 /* Memory the configured caps add up to (docs/operations.md, Sizing). */
 size_t settings_memory_needed(const struct settings *s);
+
+/* 1 if librdkafka property `name` (n bytes) may hold a credential, so its
+ * value is masked wherever settings are shown: every property read from
+ * the environment, *password*, *secret*, sasl.oauthbearer.*, ssl.key.pem
+ * and names ending in "key". */
+int settings_prop_is_secret(const struct settings *s, const char *name,
+                            size_t n);
+
+/* The resolved settings as indented JSON text (check-config --json), with
+ * secrets masked as "****"; the caller frees it. NULL if out of memory. */
+char *settings_to_json(const struct settings *s);
 
 /* Appends "name=value" to props (command-line -X). 0 or -1 with errstr. */
 int settings_props_add(struct settings_props *props, const char *kv,

@@ -277,3 +277,31 @@ def request(request_id, *targets, **extra):
     r = {"version": 1, "request_id": request_id, "targets": list(targets)}
     r.update(extra)
     return r
+
+
+def free_port():
+    """A loopback TCP port free right now (for the worker's /metrics)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(metrics_port, worker, timeout=60.0):
+    """Waits until the worker's /readyz answers 200 (partitions assigned,
+    producer healthy). Polls: the probe is the worker's only signal."""
+    url = f"http://127.0.0.1:{metrics_port}/readyz"
+    deadline = time.monotonic() + timeout
+    while True:
+        if not worker.alive():
+            raise RuntimeError(f"{worker.name} exited with "
+                               f"{worker.proc.returncode}: {worker.log_path}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass  # not listening yet, or 503 (not assigned yet)
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{worker.name} not ready within {timeout}s")
+        time.sleep(0.05)

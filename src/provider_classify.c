@@ -1,0 +1,151 @@
+/* provider_classify — HTTP responses to verdicts: the action's rules,
+ * then the defaults (DESIGN §3). */
+#include "provider_model.h"
+
+#include <stdio.h>
+
+/* ---- classification ---------------------------------------------------- */
+
+static int has_string_value(json_t *v, const char *want, int depth)
+{
+        const char *key;
+        json_t *child;
+
+        if (depth > 64)
+                return 0;
+        if (json_is_string(v))
+                return strcmp(json_string_value(v), want) == 0;
+        if (json_is_array(v)) {
+                for (size_t i = 0; i < json_array_size(v); i++) {
+                        if (has_string_value(json_array_get(v, i), want,
+                                             depth + 1))
+                                return 1;
+                }
+                return 0;
+        }
+        json_object_foreach(v, key, child)
+        {
+                if (has_string_value(child, want, depth + 1))
+                        return 1;
+        }
+        return 0;
+}
+
+static int rule_matches(const struct rule *r, long status, json_t *doc)
+{
+        int hit = 0;
+        for (size_t i = 0; i < r->nstatus; i++) {
+                if (r->status[i] == status)
+                        hit = 1;
+        }
+        if (!hit)
+                return 0;
+        if (r->json_value && (!doc || !has_string_value(doc, r->json_value, 0)))
+                return 0;
+        if (r->json_field) {
+                json_t *v = json_object_get(doc, r->json_field);
+                if (!v || !json_equal(v, r->json_equals))
+                        return 0;
+        }
+        return 1;
+}
+
+static const char *string_at(json_t *doc, const char *key, size_t index)
+{
+        json_t *v = json_object_get(doc, key);
+        if (json_is_array(v))
+                v = json_array_get(v, index);
+        return json_string_value(v);
+}
+
+/* The provider's own words: the error fields the vendors' documents show
+ * (message, ERROR, detail[0].msg, …), else the start of the raw body. */
+static void provider_text(json_t *doc, const char *body, size_t len, char *out,
+                          size_t cap)
+{
+        static const char *const keys[] = {"message", "error",    "ERROR",
+                                           "detail",  "messages", NULL};
+        const char *s = NULL;
+
+        for (const char *const *k = keys; doc && !s && *k; k++)
+                s = string_at(doc, *k, 0);
+        if (!s && doc) {
+                json_t *d0 = json_array_get(json_object_get(doc, "detail"), 0);
+                json_t *err = json_object_get(doc, "error");
+                s = json_string_value(json_object_get(d0, "msg"));
+                if (!s)
+                        s = json_string_value(json_object_get(err, "message"));
+        }
+        if (s)
+                provider_escape_text(out, cap, s, strlen(s), PROVIDER_TEXT_MAX);
+        else
+                provider_escape_text(out, cap, body ? body : "", body ? len : 0,
+                                     PROVIDER_TEXT_MAX);
+}
+
+static void default_verdict(const struct provider_action *a, long status,
+                            struct provider_verdict *out, const char **why)
+{
+        *why = "";
+        out->retryable = 0;
+        if (status >= 200 && status <= 299) {
+                if (!a->documents_success) {
+                        out->kind = PROVIDER_DELETED;
+                        return;
+                }
+                out->kind = PROVIDER_FAILED;
+                *why = "unexpected response";
+                return;
+        }
+        if (status == 408 || status == 425 || status == 429 ||
+            (status >= 500 && status <= 599)) {
+                out->kind = PROVIDER_RETRY;
+                return;
+        }
+        out->kind = PROVIDER_FAILED;
+}
+
+/* "HTTP <status>[: why][: provider text]", the text cut to fit. */
+static void write_error(struct provider_verdict *out, long status,
+                        const char *why, json_t *doc, const char *body,
+                        size_t body_len)
+{
+        size_t cap = sizeof(out->error);
+        int n = snprintf(out->error, cap, "HTTP %ld%s%s", status,
+                         why[0] ? ": " : "", why);
+        if (n < 0 || (size_t)n + 3 >= cap)
+                return;
+        char *text = out->error + n + 2;
+        provider_text(doc, body, body_len, text, cap - (size_t)n - 2);
+        if (text[0])
+                memcpy(out->error + n, ": ", 2);
+        else
+                out->error[n] = '\0';
+}
+
+void provider_classify(const struct provider_action *action, long http_status,
+                       const char *body, size_t body_len,
+                       struct provider_verdict *out)
+{
+        json_t *doc = NULL;
+        const char *why = "";
+        size_t i;
+
+        memset(out, 0, sizeof(*out));
+        if (body && body_len > 0)
+                doc = json_loadb(body, body_len, JSON_DECODE_ANY, NULL);
+        for (i = 0; i < action->nrules; i++) {
+                const struct rule *r = &action->rules[i];
+                if (!rule_matches(r, http_status, doc))
+                        continue;
+                out->kind = r->kind;
+                out->retryable = r->kind == PROVIDER_FAILED && r->retryable;
+                break;
+        }
+        if (i == action->nrules)
+                default_verdict(action, http_status, out, &why);
+        if (out->kind == PROVIDER_FAILED || out->kind == PROVIDER_RETRY)
+                write_error(out, http_status, why,
+                            json_is_object(doc) ? doc : NULL, body, body_len);
+        json_decref(doc);
+}

@@ -1,0 +1,860 @@
+/* provider_plan — templates to calls: validate a request's targets and
+ * render URLs, headers and bodies (DESIGN §3). */
+#include "provider_model.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+/* Writes up to max_in bytes of src as printable ASCII ("\xNN" for the
+ * rest) so hostile or binary text can go into errors, logs and JSON
+ * without further care. Never splits an escape; marks a cut with "...". */
+void provider_escape_text(char *dst, size_t cap, const char *src, size_t len,
+                          size_t max_in)
+{
+        size_t o = 0, i = 0;
+        size_t n = len < max_in ? len : max_in;
+
+        if (cap == 0)
+                return;
+        for (; i < n; i++) {
+                unsigned char c = (unsigned char)src[i];
+                char tmp[8];
+                size_t tl = 1;
+                if (c >= 0x20 && c < 0x7f)
+                        tmp[0] = (char)c;
+                else
+                        tl = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02X", c);
+                if (o + tl + 1 > cap)
+                        break;
+                memcpy(dst + o, tmp, tl);
+                o += tl;
+        }
+        if (i < len && o + 4 <= cap) {
+                memcpy(dst + o, "...", 3);
+                o += 3;
+        }
+        dst[o] = '\0';
+}
+
+/* Dot segments are resolved away by curl or the server and would change
+ * which resource is deleted. */
+int provider_has_dot_segment(const char *path)
+{
+        const char *p = path;
+        while (*p == '/') {
+                size_t n = strcspn(p + 1, "/");
+                if (is_dot_segment(p + 1, n))
+                        return 1;
+                p += n + 1;
+        }
+        return 0;
+}
+
+/* RFC 3986: everything but the unreserved set is encoded, so a value can
+ * never add a path segment, a query, a fragment or a header line. */
+static void add_encoded(struct buf *b, const char *s, size_t n)
+{
+        static const char hex[] = "0123456789ABCDEF";
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (is_unreserved(c)) {
+                        buf_add(b, (const char *)&s[i], 1);
+                } else {
+                        char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+                        buf_add(b, e, 3);
+                }
+        }
+}
+
+/* ---- planning: checking a target --------------------------------------- */
+
+/* Per-call error context: which target, and where to write. */
+struct planner {
+        const struct provider_registry *reg;
+        size_t target;
+        char *errstr;
+        size_t errstr_size;
+        struct provider_plan *plan;
+        size_t cap;
+};
+
+__attribute__((format(printf, 3, 4))) static enum request_error
+plan_fail(struct planner *pl, enum request_error err, const char *fmt, ...)
+{
+        va_list ap;
+        if (!pl->errstr || pl->errstr_size == 0)
+                return err;
+        va_start(ap, fmt);
+        vsnprintf(pl->errstr, pl->errstr_size, fmt, ap);
+        va_end(ap);
+        return err;
+}
+
+static json_t *lookup_field(json_t *obj, const char *field)
+{
+        const char *p = field;
+        json_t *cur = obj;
+        for (;;) {
+                size_t n = strcspn(p, ".");
+                if (!json_is_object(cur))
+                        return NULL;
+                cur = json_object_getn(cur, p, n);
+                if (!cur || p[n] == '\0')
+                        return cur;
+                p += n + 1;
+        }
+}
+
+static enum request_error check_string(struct planner *pl,
+                                       const struct param *p, json_t *v,
+                                       const char *path)
+{
+        if (!json_is_string(v))
+                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                 "%s: must be a string", path);
+        const char *s = json_string_value(v);
+        size_t n = json_string_length(v);
+        if (n == 0)
+                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                 "%s: must not be empty", path);
+        if (strlen(s) != n || has_ctl(s, n))
+                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                 "%s: contains a control character", path);
+        if (n > p->max_length)
+                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                 "%s: longer than %zu bytes", path,
+                                 p->max_length);
+        if (p->has_re && regexec(&p->re, s, 0, NULL, 0) != 0)
+                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                 "%s: does not match %s", path, p->pattern);
+        return REQUEST_OK;
+}
+
+static enum request_error check_integer(struct planner *pl,
+                                        const struct param *p, json_t *v,
+                                        const char *path)
+{
+        if (!json_is_integer(v))
+                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                 "%s: must be an integer", path);
+        json_int_t i = json_integer_value(v);
+        if (i < p->min || i > p->max)
+                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                 "%s: must be between %lld and %lld", path,
+                                 (long long)p->min, (long long)p->max);
+        return REQUEST_OK;
+}
+
+static enum request_error check_list(struct planner *pl, const struct param *p,
+                                     json_t *v, const char *path)
+{
+        char item[512];
+        if (!json_is_array(v))
+                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                 "%s: must be a list of strings", path);
+        size_t n = json_array_size(v);
+        if (n == 0)
+                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                 "%s: must not be empty", path);
+        if (n > p->max_items)
+                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                 "%s: more than %zu items", path, p->max_items);
+        for (size_t i = 0; i < n; i++) {
+                snprintf(item, sizeof(item), "%s[%zu]", path, i);
+                enum request_error rc =
+                    check_string(pl, p, json_array_get(v, i), item);
+                if (rc != REQUEST_OK)
+                        return rc;
+        }
+        return REQUEST_OK;
+}
+
+static enum request_error check_value(struct planner *pl, const struct param *p,
+                                      json_t *v)
+{
+        char path[256];
+        snprintf(path, sizeof(path), "targets[%zu].%s", pl->target, p->field);
+        switch (p->type) {
+        case PARAM_STRING:
+                return check_string(pl, p, v, path);
+        case PARAM_INTEGER:
+                return check_integer(pl, p, v, path);
+        case PARAM_STRING_LIST:
+                return check_list(pl, p, v, path);
+        }
+        return REQUEST_ERR_BAD_FIELD;
+}
+
+/* 1 if some action declares exactly this field, checking v against each
+ * declaration; 2 if it is the parent of declared fields; 0 if unknown. */
+static int classify_field(struct planner *pl, const struct provider_def *d,
+                          const char *field, json_t *v, enum request_error *rc)
+{
+        int kind = 0;
+        *rc = REQUEST_OK;
+        for (size_t i = 0; i < d->nactions; i++) {
+                const struct provider_action *a = &d->actions[i];
+                for (size_t k = 0; k < a->nparams; k++) {
+                        const struct param *p = &a->params[k];
+                        if (strcmp(p->field, field) == 0) {
+                                kind = 1;
+                                *rc = check_value(pl, p, v);
+                                if (*rc != REQUEST_OK)
+                                        return kind;
+                        } else if (provider_is_parent_of(field, p->field)) {
+                                kind = 2;
+                        }
+                }
+        }
+        return kind;
+}
+
+static enum request_error unknown_field(struct planner *pl, const char *prefix,
+                                        const char *key, size_t len)
+{
+        char esc[ECHO_MAX * 4 + 8];
+        provider_escape_text(esc, sizeof(esc), key, len, ECHO_MAX);
+        return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                         "targets[%zu].%s%s: unknown field", pl->target, prefix,
+                         esc);
+}
+
+/* Every field of the target must be declared by some action of its
+ * provider (strict: a typo must not silently skip a deletion), and every
+ * declared field present must be valid, used by this request or not. */
+static enum request_error check_object(struct planner *pl,
+                                       const struct provider_def *d,
+                                       json_t *obj, const char *prefix)
+{
+        const char *key;
+        size_t klen;
+        json_t *v;
+        enum request_error rc;
+
+        json_object_keylen_foreach(obj, key, klen, v)
+        {
+                char full[NAME_MAX_LEN + 2];
+                if (!prefix[0] && (strcmp(key, "provider") == 0 ||
+                                   strcmp(key, "account") == 0))
+                        continue;
+                if (strlen(key) != klen || strchr(key, '.') ||
+                    strlen(prefix) + klen > NAME_MAX_LEN)
+                        return unknown_field(pl, prefix, key, klen);
+                snprintf(full, sizeof(full), "%s%s", prefix, key);
+                int kind = classify_field(pl, d, full, v, &rc);
+                if (kind == 0)
+                        return unknown_field(pl, prefix, key, klen);
+                if (rc != REQUEST_OK)
+                        return rc;
+                if (kind == 1)
+                        continue;
+                if (!json_is_object(v))
+                        return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                         "targets[%zu].%s: must be an object",
+                                         pl->target, full);
+                strcat(full, ".");
+                rc = check_object(pl, d, v, full);
+                if (rc != REQUEST_OK)
+                        return rc;
+        }
+        return REQUEST_OK;
+}
+
+static int triggers(const struct provider_action *a, json_t *target)
+{
+        return lookup_field(target, a->when) != NULL;
+}
+
+struct item_ref {
+        const char *s;
+        size_t i;
+};
+
+static int item_cmp(const void *x, const void *y)
+{
+        const struct item_ref *a = x, *b = y;
+        int c = strcmp(a->s, b->s);
+        if (c != 0)
+                return c;
+        return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* Indices of the first occurrence of each distinct string of arr, in
+ * order: deleting twice is deleting once, and two calls must never share
+ * an idempotency key. Returns the count, or -1 without memory. */
+static long unique_items(json_t *arr, size_t *order)
+{
+        size_t n = json_array_size(arr), m = 0;
+        struct item_ref *refs = alloc_array(n, sizeof(*refs));
+        unsigned char *keep = alloc_array(n, 1);
+        if (!refs || !keep) {
+                free(refs);
+                free(keep);
+                return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+                refs[i].s = json_string_value(json_array_get(arr, i));
+                refs[i].i = i;
+        }
+        qsort(refs, n, sizeof(*refs), item_cmp);
+        for (size_t i = 0; i < n; i++) {
+                if (i == 0 || strcmp(refs[i].s, refs[i - 1].s) != 0)
+                        keep[refs[i].i] = 1;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (keep[i])
+                        order[m++] = i;
+        }
+        free(refs);
+        free(keep);
+        return (long)m;
+}
+
+/* Not the request's fault: it must be retried, not rejected. */
+static enum request_error nomem(struct planner *pl)
+{
+        return plan_fail(pl, REQUEST_ERR_INTERNAL,
+                         "out of memory while planning");
+}
+
+/* Calls one triggered action makes for this target. */
+static enum request_error count_action_calls(struct planner *pl,
+                                             const struct provider_action *a,
+                                             json_t *target, size_t *count)
+{
+        for (size_t k = 0; k < a->nparams; k++) {
+                const struct param *p = &a->params[k];
+                if (!p->optional && !lookup_field(target, p->field))
+                        return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                         "targets[%zu].%s: missing (action "
+                                         "%s needs it)",
+                                         pl->target, p->field, a->name);
+        }
+        if (a->expand == EXPAND_NONE) {
+                *count = 1;
+                return REQUEST_OK;
+        }
+        json_t *list = lookup_field(target, a->params[a->expand_param].field);
+        size_t *order = alloc_array(json_array_size(list), sizeof(*order));
+        long m = order ? unique_items(list, order) : -1;
+        free(order);
+        if (m < 0)
+                return nomem(pl);
+        *count = a->expand == EXPAND_FOR_EACH
+                     ? (size_t)m
+                     : ((size_t)m + a->chunk_size - 1) / a->chunk_size;
+        return REQUEST_OK;
+}
+
+static enum request_error find_account(struct planner *pl,
+                                       const struct request_target *t,
+                                       const struct provider_account **out)
+{
+        char esc[ECHO_MAX * 4 + 8];
+        const char *prov = t->provider ? t->provider : "";
+        const char *name = t->account ? t->account : "default";
+        const struct provider_def *d = provider_find_def(pl->reg, prov);
+
+        if (!d) {
+                provider_escape_text(esc, sizeof(esc), prov, strlen(prov),
+                                     ECHO_MAX);
+                return plan_fail(pl, REQUEST_ERR_UNKNOWN_PROVIDER,
+                                 "targets[%zu].provider: unknown provider "
+                                 "\"%s\"",
+                                 pl->target, esc);
+        }
+        for (size_t i = 0; i < pl->reg->naccounts; i++) {
+                const struct provider_account *a = &pl->reg->accounts[i];
+                if (a->def == d && strcmp(a->name, name) == 0) {
+                        *out = a;
+                        return REQUEST_OK;
+                }
+        }
+        provider_escape_text(esc, sizeof(esc), name, strlen(name), ECHO_MAX);
+        return plan_fail(pl, REQUEST_ERR_UNKNOWN_ACCOUNT,
+                         "targets[%zu].account: provider %s has no account "
+                         "\"%s\"",
+                         pl->target, d->name, esc);
+}
+
+static enum request_error
+check_target(struct planner *pl, const struct request_target *t, size_t *ncalls)
+{
+        const struct provider_account *acct;
+        enum request_error rc = find_account(pl, t, &acct);
+        size_t fired = 0;
+
+        if (rc != REQUEST_OK)
+                return rc;
+        if (!json_is_object(t->json))
+                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                 "targets[%zu]: must be an object", pl->target);
+        rc = check_object(pl, acct->def, t->json, "");
+        for (size_t i = 0; rc == REQUEST_OK && i < acct->def->nactions; i++) {
+                const struct provider_action *a = &acct->def->actions[i];
+                size_t n = 0;
+                if (!triggers(a, t->json))
+                        continue;
+                fired++;
+                rc = count_action_calls(pl, a, t->json, &n);
+                *ncalls += n;
+        }
+        if (rc == REQUEST_OK && fired == 0)
+                return plan_fail(pl, REQUEST_ERR_NO_ACTION,
+                                 "targets[%zu]: no field of provider %s's "
+                                 "actions is present (nothing to delete)",
+                                 pl->target, acct->def->name);
+        return rc;
+}
+
+/* ---- planning: rendering calls ----------------------------------------- */
+
+static void add_value(struct buf *b, json_t *v, int encode)
+{
+        char num[32];
+        if (json_is_string(v)) {
+                const char *s = json_string_value(v);
+                if (encode)
+                        add_encoded(b, s, strlen(s));
+                else
+                        buf_adds(b, s);
+        } else if (json_is_integer(v)) {
+                snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+                         json_integer_value(v));
+                buf_adds(b, num);
+        } else if (json_is_array(v)) {
+                for (size_t i = 0; i < json_array_size(v); i++) {
+                        if (i > 0)
+                                buf_add(b, ",", 1);
+                        add_value(b, json_array_get(v, i), encode);
+                }
+        }
+}
+
+static enum request_error text_fail(struct planner *pl, struct buf *b,
+                                    const char *what)
+{
+        enum buf_state st = b->state;
+        size_t max = b->max;
+        buf_free(b);
+        if (st == BUF_NOMEM)
+                return nomem(pl);
+        return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                         "targets[%zu]: %s longer than %zu bytes", pl->target,
+                         what, max);
+}
+
+static void render_query(struct buf *b, const struct provider_action *a,
+                         json_t *const *vals)
+{
+        int first = 1;
+        for (size_t i = 0; i < a->nquery; i++) {
+                const struct query_item *q = &a->query[i];
+                int absent = 0;
+                for (size_t k = 0; k < q->value.n; k++) {
+                        if (!q->value.v[k].text && !vals[q->value.v[k].ref])
+                                absent = 1;
+                }
+                if (absent)
+                        continue;
+                buf_add(b, first ? "?" : "&", 1);
+                first = 0;
+                add_encoded(b, q->name, strlen(q->name));
+                buf_add(b, "=", 1);
+                for (size_t k = 0; k < q->value.n; k++) {
+                        const struct piece *pc = &q->value.v[k];
+                        if (pc->text)
+                                add_encoded(b, pc->text, strlen(pc->text));
+                        else
+                                add_value(b, vals[pc->ref], 1);
+                }
+        }
+}
+
+static enum request_error render_url(struct planner *pl,
+                                     const struct provider_account *acct,
+                                     const struct provider_action *a,
+                                     json_t *const *vals, char **out)
+{
+        struct buf b;
+        size_t path_start = strlen(acct->base_url);
+
+        buf_init(&b, URL_MAX);
+        buf_adds(&b, acct->base_url);
+        for (size_t i = 0; i < a->path.n; i++) {
+                const struct piece *pc = &a->path.v[i];
+                if (pc->text)
+                        buf_adds(&b, pc->text);
+                else
+                        add_value(&b, vals[pc->ref], 1);
+        }
+        if (b.state != BUF_OK)
+                return text_fail(pl, &b, "URL");
+        /* The config's path has none, so a value made it. */
+        if (provider_has_dot_segment(b.data + path_start)) {
+                buf_free(&b);
+                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                 "targets[%zu]: a value would make a . or .. "
+                                 "segment in the path of action %s",
+                                 pl->target, a->name);
+        }
+        render_query(&b, a, vals);
+        if (b.state != BUF_OK)
+                return text_fail(pl, &b, "URL");
+        *out = buf_take(&b);
+        return REQUEST_OK;
+}
+
+static json_t *render_json(json_t *t, const struct provider_action *a,
+                           json_t *const *vals, int *absent);
+
+/* A body string that is exactly "{field}" (checked at load). */
+static json_t *render_placeholder(json_t *t, const struct provider_action *a,
+                                  json_t *const *vals, int *absent)
+{
+        char name[NAME_MAX_LEN + 1];
+        const char *s = json_string_value(t);
+        size_t n = strlen(s) - 2;
+
+        memcpy(name, s + 1, n);
+        name[n] = '\0';
+        json_t *v = vals[provider_find_param(a, name)];
+        *absent = v == NULL;
+        return v ? json_deep_copy(v) : NULL;
+}
+
+static json_t *render_object(json_t *t, const struct provider_action *a,
+                             json_t *const *vals)
+{
+        json_t *o = json_object();
+        const char *key;
+        json_t *child;
+
+        json_object_foreach(t, key, child)
+        {
+                int skip = 0; /* o is NULL: out of memory, not absent */
+                json_t *r = o ? render_json(child, a, vals, &skip) : NULL;
+                if (r && json_object_set_new(o, key, r) == 0)
+                        continue;
+                if (!r && skip)
+                        continue;
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+static json_t *render_array(json_t *t, const struct provider_action *a,
+                            json_t *const *vals)
+{
+        json_t *arr = json_array();
+        for (size_t i = 0; arr && i < json_array_size(t); i++) {
+                int skip;
+                json_t *r = render_json(json_array_get(t, i), a, vals, &skip);
+                if (r && json_array_append_new(arr, r) == 0)
+                        continue;
+                if (!r && skip)
+                        continue;
+                json_decref(arr);
+                return NULL;
+        }
+        return arr;
+}
+
+/* Builds the body from the template. NULL with *absent set when t is a
+ * placeholder whose field the target leaves out: its key or element is
+ * then left out too. NULL without *absent: out of memory. */
+static json_t *render_json(json_t *t, const struct provider_action *a,
+                           json_t *const *vals, int *absent)
+{
+        *absent = 0;
+        if (json_is_string(t) && json_string_value(t)[0] == '{')
+                return render_placeholder(t, a, vals, absent);
+        if (json_is_object(t))
+                return render_object(t, a, vals);
+        if (json_is_array(t))
+                return render_array(t, a, vals);
+        return json_deep_copy(t);
+}
+
+static enum request_error render_body(struct planner *pl,
+                                      const struct provider_action *a,
+                                      json_t *const *vals, char **out)
+{
+        int absent;
+        *out = NULL;
+        if (!a->body)
+                return REQUEST_OK;
+        json_t *doc = render_json(a->body, a, vals, &absent);
+        if (!doc)
+                return nomem(pl);
+        *out = json_dumps(doc, JSON_COMPACT);
+        json_decref(doc);
+        if (!*out)
+                return nomem(pl);
+        if (strlen(*out) > BODY_MAX)
+                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                 "targets[%zu]: body longer than %d bytes",
+                                 pl->target, BODY_MAX);
+        return REQUEST_OK;
+}
+
+static enum request_error render_resource(struct planner *pl,
+                                          const struct provider_action *a,
+                                          json_t *const *vals, char **out)
+{
+        struct buf b;
+        buf_init(&b, RESOURCE_MAX);
+        for (size_t i = 0; i < a->resource.n; i++) {
+                const struct piece *pc = &a->resource.v[i];
+                if (pc->text)
+                        buf_adds(&b, pc->text);
+                else if (vals[pc->ref])
+                        add_value(&b, vals[pc->ref], 0);
+        }
+        if (b.state != BUF_OK)
+                return text_fail(pl, &b, "resource");
+        *out = buf_take(&b);
+        return REQUEST_OK;
+}
+
+static int copy_header(struct provider_header *dst, const char *name,
+                       const char *value, int secret)
+{
+        dst->name = strdup(name);
+        dst->value = strdup(value);
+        dst->secret = secret;
+        return dst->name && dst->value ? 0 : -1;
+}
+
+static enum request_error render_headers(struct planner *pl,
+                                         const struct provider_account *acct,
+                                         struct provider_call *c)
+{
+        size_t n = acct->nheaders + (c->body ? 1 : 0);
+        c->headers = alloc_array(n, sizeof(*c->headers));
+        if (!c->headers)
+                return nomem(pl);
+        for (size_t i = 0; i < acct->nheaders; i++) {
+                const struct provider_header *h = &acct->headers[i];
+                c->nheaders++;
+                if (copy_header(&c->headers[i], h->name, h->value, h->secret))
+                        return nomem(pl);
+        }
+        if (c->body) {
+                c->nheaders++;
+                if (copy_header(&c->headers[n - 1], "Content-Type",
+                                "application/json", 0))
+                        return nomem(pl);
+        }
+        return REQUEST_OK;
+}
+
+static void call_free(struct provider_call *c)
+{
+        free(c->url);
+        for (size_t i = 0; i < c->nheaders; i++) {
+                free(c->headers[i].name);
+                free(c->headers[i].value);
+        }
+        free(c->headers);
+        free(c->body);
+        free(c->resource);
+        memset(c, 0, sizeof(*c));
+}
+
+static enum request_error add_call(struct planner *pl,
+                                   const struct provider_account *acct,
+                                   const struct provider_action *a,
+                                   json_t *const *vals)
+{
+        struct provider_plan *plan = pl->plan;
+        if (plan->ncalls == pl->cap)
+                return nomem(pl); /* sized from the count: cannot happen */
+        struct provider_call *c = &plan->calls[plan->ncalls];
+        memset(c, 0, sizeof(*c));
+        c->account = acct;
+        c->action = a;
+        c->provider = acct->def->name;
+        c->account_name = acct->name;
+        c->action_name = a->name;
+        c->method = a->method;
+        enum request_error rc = render_url(pl, acct, a, vals, &c->url);
+        if (rc == REQUEST_OK)
+                rc = render_body(pl, a, vals, &c->body);
+        if (rc == REQUEST_OK)
+                rc = render_resource(pl, a, vals, &c->resource);
+        if (rc == REQUEST_OK)
+                rc = render_headers(pl, acct, c);
+        if (rc != REQUEST_OK) {
+                call_free(c);
+                return rc;
+        }
+        plan->ncalls++;
+        return REQUEST_OK;
+}
+
+static json_t *make_chunk(json_t *list, const size_t *order, size_t n)
+{
+        json_t *chunk = json_array();
+        for (size_t k = 0; chunk && k < n; k++) {
+                if (json_array_append(chunk, json_array_get(list, order[k]))) {
+                        json_decref(chunk);
+                        return NULL;
+                }
+        }
+        return chunk;
+}
+
+/* One call per item (for_each) or per chunk of items (chunk). */
+static enum request_error add_expanded(struct planner *pl,
+                                       const struct provider_account *acct,
+                                       const struct provider_action *a,
+                                       json_t **vals)
+{
+        json_t *list = vals[a->expand_param];
+        size_t *order = alloc_array(json_array_size(list), sizeof(*order));
+        long m = order ? unique_items(list, order) : -1;
+        size_t step = a->expand == EXPAND_CHUNK ? a->chunk_size : 1;
+        enum request_error rc = REQUEST_OK;
+
+        for (size_t i = 0; m >= 0 && rc == REQUEST_OK && i < (size_t)m;
+             i += step) {
+                size_t end = i + step < (size_t)m ? i + step : (size_t)m;
+                json_t *chunk = NULL;
+                if (a->expand == EXPAND_FOR_EACH) {
+                        vals[a->expand_param] = json_array_get(list, order[i]);
+                } else {
+                        chunk = make_chunk(list, order + i, end - i);
+                        vals[a->expand_param] = chunk;
+                }
+                if (chunk || a->expand == EXPAND_FOR_EACH)
+                        rc = add_call(pl, acct, a, vals);
+                else
+                        rc = nomem(pl);
+                json_decref(chunk);
+        }
+        vals[a->expand_param] = list;
+        free(order);
+        return m < 0 ? nomem(pl) : rc;
+}
+
+static enum request_error build_target(struct planner *pl,
+                                       const struct request_target *t)
+{
+        const struct provider_account *acct;
+        enum request_error rc = find_account(pl, t, &acct);
+
+        for (size_t i = 0; rc == REQUEST_OK && i < acct->def->nactions; i++) {
+                const struct provider_action *a = &acct->def->actions[i];
+                if (!triggers(a, t->json))
+                        continue;
+                json_t **vals = alloc_array(a->nparams, sizeof(*vals));
+                if (!vals)
+                        return nomem(pl);
+                for (size_t k = 0; k < a->nparams; k++)
+                        vals[k] = lookup_field(t->json, a->params[k].field);
+                if (a->expand == EXPAND_NONE)
+                        rc = add_call(pl, acct, a, vals);
+                else
+                        rc = add_expanded(pl, acct, a, vals);
+                free(vals);
+        }
+        return rc;
+}
+
+static int call_cmp(const void *x, const void *y)
+{
+        const struct provider_call *a = *(struct provider_call *const *)x;
+        const struct provider_call *b = *(struct provider_call *const *)y;
+        if (a->account != b->account)
+                return a->account->index < b->account->index ? -1 : 1;
+        int c = strcmp(a->action_name, b->action_name);
+        if (c != 0)
+                return c;
+        c = strcmp(a->resource, b->resource);
+        if (c != 0)
+                return c;
+        return a < b ? -1 : a > b;
+}
+
+/* Two targets may name the same thing; the same call twice would publish
+ * two outcomes under one idempotency key. Keeps the first, in order. */
+static enum request_error drop_duplicate_calls(struct planner *pl)
+{
+        struct provider_plan *plan = pl->plan;
+        size_t n = plan->ncalls, m = 0;
+        struct provider_call **sorted = alloc_array(n, sizeof(*sorted));
+        if (!sorted)
+                return nomem(pl);
+        for (size_t i = 0; i < n; i++)
+                sorted[i] = &plan->calls[i];
+        qsort(sorted, n, sizeof(*sorted), call_cmp);
+        const struct provider_call *head = n ? sorted[0] : NULL;
+        for (size_t i = 1; i < n; i++) {
+                struct provider_call *c = sorted[i];
+                if (c->account == head->account && c->action == head->action &&
+                    strcmp(c->resource, head->resource) == 0)
+                        call_free(c); /* later in the plan than head */
+                else
+                        head = c;
+        }
+        free(sorted);
+        for (size_t i = 0; i < n; i++) {
+                if (plan->calls[i].url)
+                        plan->calls[m++] = plan->calls[i];
+        }
+        plan->ncalls = m;
+        return REQUEST_OK;
+}
+
+enum request_error provider_plan(const struct provider_registry *reg,
+                                 const struct request *req, size_t max_calls,
+                                 struct provider_plan *plan, char *errstr,
+                                 size_t errstr_size)
+{
+        struct planner pl = {reg, 0, errstr, errstr_size, plan, 0};
+        enum request_error rc = REQUEST_OK;
+        size_t total = 0;
+
+        plan->calls = NULL;
+        plan->ncalls = 0;
+        if (errstr && errstr_size)
+                errstr[0] = '\0';
+        /* Everything is checked before anything is built: all or nothing. */
+        for (size_t i = 0; rc == REQUEST_OK && i < req->ntargets; i++) {
+                pl.target = i;
+                rc = check_target(&pl, &req->targets[i], &total);
+        }
+        if (rc != REQUEST_OK)
+                return rc;
+        if (max_calls > 0 && total > max_calls)
+                return plan_fail(&pl, REQUEST_ERR_TOO_MANY_CALLS,
+                                 "targets: %zu calls needed, at most %zu "
+                                 "allowed",
+                                 total, max_calls);
+        plan->calls = alloc_array(total, sizeof(*plan->calls));
+        if (!plan->calls)
+                return nomem(&pl);
+        pl.cap = total;
+        for (size_t i = 0; rc == REQUEST_OK && i < req->ntargets; i++) {
+                pl.target = i;
+                rc = build_target(&pl, &req->targets[i]);
+        }
+        if (rc == REQUEST_OK)
+                rc = drop_duplicate_calls(&pl);
+        if (rc != REQUEST_OK)
+                provider_plan_clear(plan);
+        return rc;
+}
+
+void provider_plan_clear(struct provider_plan *plan)
+{
+        if (!plan)
+                return;
+        for (size_t i = 0; i < plan->ncalls; i++)
+                call_free(&plan->calls[i]);
+        free(plan->calls);
+        plan->calls = NULL;
+        plan->ncalls = 0;
+}
