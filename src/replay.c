@@ -55,16 +55,14 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *arg)
 {
         (void)rk;
         struct replay_dr *dr = arg;
-        if (!m->err)
-                return;
-        if (permanent(m->err)) {
+        if (m->err && permanent(m->err)) {
                 dr->refused++;
                 log_warn(NULL, NULL, "replay: Kafka refused the copy of %s: %s",
                          (const char *)m->_private, rd_kafka_err2str(m->err));
-        } else if (!dr->fatal) {
+        } else if (m->err && !dr->fatal) {
                 dr->fatal = m->err;
         }
-        free(m->_private);
+        free(m->_private); /* the "P@O" name of the copy */
 }
 
 static rd_kafka_t *make_client(const struct settings *s, int consumer,
