@@ -209,3 +209,24 @@ def test_caps_over_the_memory_limit_are_a_config_error(workdir, provider, mock_k
                       worker={"memory_limit_bytes": 256 * MIB,
                               "max_bytes_in_flight": 32 * MIB})
     assert run_cli("check-config", "-c", ok).returncode == 0
+
+
+def test_intake_pauses_on_bytes_in_flight(workdir, provider, mock_kafka):
+    # Each 1 MiB request holds over 2 MiB (its message and the room for a
+    # dead-letter copy): two reach the 4 MiB cap, so the rest wait in Kafka
+    # until a call answers (3 s late) and frees its request.
+    provider.add_fault(provider="vectara", latency_ms=3000)
+    w = start_worker(workdir, mock_kafka, provider, group="erasure-poison-bytes",
+                     worker={"max_bytes_in_flight": 4 * MIB})
+    reqs = [padded_request(f"r-bytes{i}", 0, MIB - 400) for i in range(5)]
+    with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
+        produce(mock_kafka.bootstrap, TOPIC_REQUESTS, reqs,
+                config={"message.max.bytes": 4 * MIB})
+        wait_summaries(col, [f"r-bytes{i}" for i in range(5)], timeout=90)
+    assert w.alive()
+    calls = sorted(provider_calls(provider, "vectara"), key=lambda c: c["received_ms"])
+    assert len(calls) == 5
+    first_answer = calls[0]["received_ms"] + 3000
+    early = [c for c in calls if c["received_ms"] < first_answer - 200]
+    assert len(early) == 2, [c["received_ms"] - calls[0]["received_ms"] for c in calls]
+    assert w.terminate() == 0
