@@ -6,22 +6,25 @@
  * every call is final the summary is produced, and when every message of
  * the job is acknowledged by Kafka its offset may be committed.
  *
- * The map, in the order a request travels (turn() serves each step):
+ * The map, in the order a request travels (turn() serves each step);
+ * the outcome and commit steps live in worker_outcome.c, the structures
+ * both files share in worker_model.h:
  *
  *   consume   consume_some()      kafka_consume(): a message, or none now
  *   parse     on_message()        request_parse(): envelope checked
- *   plan      on_message()        provider_plan(), plan_calls(); the
- *                                 parsed tree is freed right after
- *   execute   dispatch()          call_start(): http_start() per account,
+ *   plan      parse_and_plan()    provider_plan(), then plan_calls(); the
+ *                                 parsed tree is freed right after planning
+ *   execute   dispatch()          call_start(): http_start() per account;
  *             fire_timers()       due retries back into account queues
  *   classify  on_http_done()      provider_classify(), retry_or_fail()
- *   outcome   call_finalize()     outcome events; job_calls_finished():
- *             reject()            summary, dead-letter copy (or its stub)
- *             produce()           kafka_produce(), or the outbox when the
- *                                 local queue is full (flush_outbox())
- *   commit    on_delivered()      every delivery back: job_done() stores
- *                                 the offset (offsets_finish()); librdkafka
- *                                 auto-commits it
+ *   outcome   call_finalize()     worker_produce_event() per call;
+ *             job_calls_finished() the summary and, when a call ran out of
+ *             reject()            retries, worker_produce_dead_letter();
+ *                                 a full producer queue parks messages in
+ *                                 the outbox (worker_flush_outbox())
+ *   commit    worker_on_delivered() every delivery back: the job's offset
+ *                                 is stored (offsets_finish()) and
+ *                                 librdkafka auto-commits it
  *
  * Flow control (flow_control()) pauses every partition while requests,
  * planned calls or bytes in flight reach their caps, or the outbox holds
@@ -49,118 +52,13 @@
 #include "request.h"
 #include "retry.h"
 #include "settings.h"
+#include "worker_model.h"
 
 #define NOT_IN_HEAP     ((size_t)-1)
 #define CONSUME_BATCH   64
 #define MAX_WAIT_MS     1000
 #define RESUME_FRACTION 0.9 /* resume below 90 % of the cap: hysteresis */
 #define OUTBOX_RETRY_MS 50
-
-struct job;
-
-struct call {
-        struct job *job;
-        const struct provider_call *pc;
-        struct account_state *acct;
-        struct http_transfer *xfer;
-        TAILQ_ENTRY(call) qlink; /* account queue */
-        int queued;
-        size_t heap_idx;
-        int attempts;
-        int final;
-        int64_t first_mono;
-        int64_t started_wall;
-        int64_t attempt_mono;
-        int64_t due_mono;
-        char *last_error;
-};
-
-TAILQ_HEAD(call_queue, call);
-
-/* What a produced message is, so a refused one can be handled. */
-enum delivery_kind { DELIVERY_EVENT, DELIVERY_DEAD_LETTER, DELIVERY_STUB };
-
-/* One message for Kafka, from kafka_produce() to its delivery report.
- * While the local queue is full it waits in the outbox and owns value
- * and headers; afterwards librdkafka does. */
-struct delivery {
-        TAILQ_ENTRY(delivery) link; /* outbox */
-        struct job *job;
-        enum delivery_kind kind;
-        const char *topic;
-        const void *key; /* the job's */
-        size_t key_len;
-        void *value;
-        size_t value_len;
-        rd_kafka_headers_t *headers;
-};
-
-TAILQ_HEAD(outbox, delivery);
-
-struct job {
-        LIST_ENTRY(job) link;
-        int32_t partition;
-        int64_t offset;
-        int tracked;   /* offset is in the offsets tracker */
-        int abandoned; /* partition revoked or worker stopped: no commit */
-        char *request_id;
-        struct provider_plan plan;
-        struct call *calls;
-        size_t calls_open;
-        size_t deliveries_pending; /* produced or in the outbox */
-        size_t counts[OUTCOME_NSTATUS];
-        int summary_sent;
-        int exhausted; /* a call ran out of retries: copy to the DLQ */
-        size_t bytes;  /* counted in worker.bytes_in_flight */
-        int64_t started_mono;
-        void *key;
-        size_t key_len;
-        void *value;
-        size_t value_len;
-        rd_kafka_headers_t *headers; /* the request's, for the DLQ copy */
-        char *traceparent;
-        char *dlq_code; /* why it was dead-lettered, for a stub */
-        char *dlq_reason;
-        size_t failed_total;
-};
-
-LIST_HEAD(job_list, job);
-
-struct account_state {
-        const struct provider_account *acct;
-        const struct provider_limits *lim;
-        struct ratelimit rl;
-        int in_flight;
-        struct call_queue queue;
-};
-
-struct worker {
-        const struct settings *s;
-        struct metrics *m;
-        struct kafka *kafka;
-        struct http *http;
-        struct offsets *offsets;
-        struct account_state *accounts;
-        size_t naccounts;
-        size_t rr; /* round-robin start among accounts */
-        struct job_list jobs;
-        size_t njobs; /* not abandoned */
-        size_t calls_running;
-        size_t calls_planned;   /* of jobs not abandoned, not final yet */
-        size_t bytes_in_flight; /* of every job still held */
-        struct outbox outbox;
-        size_t outbox_len;
-        struct call **heap;
-        size_t heap_len, heap_cap;
-        int stop_pipe[2];
-        int stopping;
-        int closing; /* worker_free(): delivery reports only free */
-        int fatal;
-        char fatal_err[512];
-        int more_messages;
-        int64_t account_wake; /* earliest time a blocked account may go */
-        uint64_t rng;
-};
 
 /* ---- timer heap of calls waiting to retry ---- */
 
@@ -248,37 +146,7 @@ static void queue_remove(struct account_state *a, struct call *c)
         c->queued = 0;
 }
 
-/* ---- jobs ---- */
-
-static void job_free(struct job *j)
-{
-        if (!j)
-                return;
-        for (size_t i = 0; j->calls && i < j->plan.ncalls; i++)
-                free(j->calls[i].last_error);
-        free(j->calls);
-        provider_plan_clear(&j->plan);
-        free(j->request_id);
-        free(j->key);
-        free(j->value);
-        free(j->traceparent);
-        free(j->dlq_code);
-        free(j->dlq_reason);
-        if (j->headers)
-                rd_kafka_headers_destroy(j->headers);
-        free(j);
-}
-
-static void job_unlink(struct worker *w, struct job *j)
-{
-        LIST_REMOVE(j, link);
-        w->bytes_in_flight -= j->bytes;
-        if (!j->abandoned)
-                w->njobs--;
-}
-
-__attribute__((format(printf, 2, 3))) static void
-set_fatal(struct worker *w, const char *fmt, ...)
+void worker_fatal(struct worker *w, const char *fmt, ...)
 {
         va_list ap;
         if (w->fatal)
@@ -290,259 +158,15 @@ set_fatal(struct worker *w, const char *fmt, ...)
         log_error(NULL, NULL, "%s", w->fatal_err);
 }
 
-/* Everything about the job reached Kafka: its offset may be committed. */
-static void job_done(struct worker *w, struct job *j)
-{
-        if (j->tracked && !j->abandoned) {
-                int64_t next =
-                    offsets_finish(w->offsets, j->partition, j->offset);
-                if (next >= 0) {
-                        kafka_store_offset(w->kafka, j->partition, next);
-                        metrics_offset_committed(w->m, j->partition, next);
-                }
-        }
-        job_unlink(w, j);
-        job_free(j);
-}
-
-static void maybe_done(struct worker *w, struct job *j)
-{
-        if (j->deliveries_pending == 0 && (j->summary_sent || j->abandoned))
-                job_done(w, j);
-}
-
-/* ---- producing ---- */
-
-static void delivery_free(struct delivery *d)
-{
-        if (!d)
-                return;
-        free(d->value);
-        if (d->headers)
-                rd_kafka_headers_destroy(d->headers);
-        free(d);
-}
-
-/* The delivery is over (acknowledged or given up): its job may finish. */
-static void delivery_finish(struct worker *w, struct delivery *d)
-{
-        struct job *j = d->job;
-        d->value = NULL; /* librdkafka's, or already freed */
-        d->headers = NULL;
-        delivery_free(d);
-        j->deliveries_pending--;
-        maybe_done(w, j);
-}
-
-static void unproducible(struct worker *w, struct delivery *d,
-                         rd_kafka_resp_err_t err);
-
-/* Hands d to librdkafka. 1 if it must wait for room in the local queue. */
-static int try_produce(struct worker *w, struct delivery *d)
-{
-        rd_kafka_resp_err_t err =
-            kafka_produce(w->kafka, d->topic, d->key, d->key_len, d->value,
-                          d->value_len, d->headers, d);
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                return 1;
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-                d->value = NULL; /* librdkafka's now */
-                d->headers = NULL;
-        } else if (kafka_err_permanent(err)) {
-                unproducible(w, d, err);
-        } else {
-                set_fatal(w, "cannot publish to %s: %s", d->topic,
-                          rd_kafka_err2str(err));
-                delivery_free(d); /* the job stays open: no commit */
-        }
-        return 0;
-}
-
-/* Takes value and headers (freed on any failure). */
-static void produce(struct worker *w, struct job *j, enum delivery_kind kind,
-                    const char *topic, const void *key, size_t key_len,
-                    char *value, size_t value_len, rd_kafka_headers_t *h)
-{
-        struct delivery *d = calloc(1, sizeof(*d));
-        if (!d || !h) {
-                free(d);
-                free(value);
-                if (h)
-                        rd_kafka_headers_destroy(h);
-                set_fatal(w, "%s", "out of memory producing");
-                return;
-        }
-        *d = (struct delivery){.job = j,
-                               .kind = kind,
-                               .topic = topic,
-                               .key = key,
-                               .key_len = key_len,
-                               .value = value,
-                               .value_len = value_len,
-                               .headers = h};
-        j->deliveries_pending++;
-        /* Behind a waiting message, wait too: outcomes keep their order. */
-        if (!TAILQ_EMPTY(&w->outbox) || try_produce(w, d)) {
-                TAILQ_INSERT_TAIL(&w->outbox, d, link);
-                w->outbox_len++;
-        }
-}
-
-/* Retries what waited for room, in order, until the queue is full again. */
-static void flush_outbox(struct worker *w)
-{
-        struct delivery *d;
-        while ((d = TAILQ_FIRST(&w->outbox)) != NULL && !w->fatal) {
-                TAILQ_REMOVE(&w->outbox, d, link);
-                w->outbox_len--;
-                if (try_produce(w, d)) {
-                        TAILQ_INSERT_HEAD(&w->outbox, d, link);
-                        w->outbox_len++;
-                        return;
-                }
-        }
-}
-
-static void produce_event(struct worker *w, struct job *j, char *json,
-                          const char *key, const char *type, int64_t wall)
-{
-        if (!json) {
-                set_fatal(w, "%s", "out of memory building an outcome");
-                return;
-        }
-        struct outcome_ce ce = {w->s->ce_source, type,           key,
-                                j->request_id,   j->traceparent, wall};
-        produce(w, j, DELIVERY_EVENT, w->s->topic_outcomes, j->request_id,
-                strlen(j->request_id), json, strlen(json),
-                outcome_ce_headers(&ce));
-}
-
-static void produce_summary(struct worker *w, struct job *j,
-                            enum request_error code, const char *reason)
-{
-        struct outcome_summary sum = {0};
-        sum.request_id = j->request_id;
-        memcpy(sum.counts, j->counts, sizeof(sum.counts));
-        sum.error = reason;
-        sum.error_code = code ? request_error_name(code) : NULL;
-        sum.finished_at_ms = clock_wall_ms();
-        char key[OUTCOME_KEY_LEN + 1];
-        char *json = outcome_summary_json(&sum, key);
-        const char *overall = outcome_overall(&sum);
-        produce_event(w, j, json, key, OUTCOME_CE_TYPE_SUMMARY,
-                      sum.finished_at_ms);
-        j->summary_sent = 1;
-        metrics_request_finished(w->m, overall);
-        log_info(j->request_id, NULL,
-                 "request finished: %s (%zu deleted, %zu already_absent, "
-                 "%zu failed) in %lld ms",
-                 overall, j->counts[OUTCOME_DELETED],
-                 j->counts[OUTCOME_ALREADY_ABSENT], j->counts[OUTCOME_FAILED],
-                 (long long)(clock_mono_ms() - j->started_mono));
-        /* Last: a refused event may have been the last delivery. */
-        maybe_done(w, j);
-}
-
-static struct outcome_dead_letter dead_letter_of(const struct worker *w,
-                                                 const struct job *j)
-{
-        return (struct outcome_dead_letter){
-            .code = j->dlq_code,
-            .reason = j->dlq_reason,
-            .source_topic = w->s->topic_requests,
-            .source_partition = j->partition,
-            .source_offset = j->offset,
-            .request_id = j->request_id,
-            .total_failed = j->failed_total,
-        };
-}
-
-/* The first max_failed_calls_header calls that ran out of retries. */
-static size_t collect_failed(const struct worker *w, struct job *j,
-                             struct outcome_failed_call *out)
-{
-        size_t n = 0;
-        j->failed_total = 0;
-        for (size_t i = 0; i < j->plan.ncalls; i++) {
-                const struct call *c = &j->calls[i];
-                if (!c->final || !c->last_error || !c->pc)
-                        continue;
-                j->failed_total++;
-                if (n < w->s->max_failed_calls_header)
-                        out[n++] = (struct outcome_failed_call){
-                            c->pc->provider, c->pc->account_name,
-                            c->pc->action_name, c->pc->resource, c->last_error};
-        }
-        return n;
-}
-
-/* The original message, byte for byte, with why it is here. */
-static void produce_dead_letter(struct worker *w, struct job *j,
-                                const char *code, const char *reason)
-{
-        j->dlq_code = strdup(code);
-        j->dlq_reason = strdup(reason);
-        struct outcome_failed_call *failed =
-            calloc(w->s->max_failed_calls_header + 1, sizeof(*failed));
-        char *copy = j->value_len ? malloc(j->value_len) : NULL;
-        if (!j->dlq_code || !j->dlq_reason || !failed ||
-            (j->value_len && !copy)) {
-                free(failed);
-                free(copy);
-                set_fatal(w, "%s", "out of memory dead-lettering");
-                return;
-        }
-        if (copy)
-                memcpy(copy, j->value, j->value_len);
-        size_t nfailed = collect_failed(w, j, failed);
-        struct outcome_dead_letter d = dead_letter_of(w, j);
-        d.failed = failed;
-        d.nfailed = nfailed;
-        rd_kafka_headers_t *h = outcome_dead_letter_headers(&d, j->headers);
-        free(failed);
-        produce(w, j, DELIVERY_DEAD_LETTER, w->s->topic_dead_letter, j->key,
-                j->key_len, copy, j->value_len, h);
-        metrics_request_dead_lettered(w->m, code);
-}
-
-/* Kafka refused the message itself (too large, invalid). A dead-letter
- * copy becomes a stub; anything else is logged and let go, so that one
- * message cannot stop the partition. */
-static void unproducible(struct worker *w, struct delivery *d,
-                         rd_kafka_resp_err_t err)
-{
-        struct job *j = d->job;
-        log_error(j->request_id, NULL,
-                  "Kafka refused a %s for %d@%lld on %s: %s",
-                  d->kind == DELIVERY_EVENT  ? "outcome event"
-                  : d->kind == DELIVERY_STUB ? "dead-letter stub"
-                                             : "dead-letter copy",
-                  j->partition, (long long)j->offset, d->topic,
-                  rd_kafka_err2str(err));
-        if (d->kind == DELIVERY_DEAD_LETTER) {
-                struct outcome_dead_letter dl = dead_letter_of(w, j);
-                size_t len = 0;
-                rd_kafka_headers_t *h = NULL;
-                char *stub = outcome_dead_letter_stub(&dl, j->value,
-                                                      j->value_len, &len, &h);
-                produce(w, j, DELIVERY_STUB, w->s->topic_dead_letter, j->key,
-                        j->key_len, stub, len, h);
-                metrics_request_dead_lettered(w->m,
-                                              OUTCOME_CODE_TOO_LARGE_FOR_DLQ);
-        }
-        delivery_free(d);
-        j->deliveries_pending--;
-        maybe_done(w, j);
-}
-
 /* ---- finishing calls ---- */
 
 static void job_calls_finished(struct worker *w, struct job *j)
 {
         if (j->exhausted)
-                produce_dead_letter(w, j, "retries_exhausted",
-                                    "a provider call ran out of retries");
-        produce_summary(w, j, REQUEST_OK, NULL);
+                worker_produce_dead_letter(
+                    w, j, "retries_exhausted",
+                    "a provider call ran out of retries");
+        worker_produce_summary(w, j, REQUEST_OK, NULL);
 }
 
 static void call_finalize(struct worker *w, struct call *c,
@@ -583,7 +207,8 @@ static void call_finalize(struct worker *w, struct call *c,
             (double)(clock_mono_ms() - c->attempt_mono) / 1e3);
         char key[OUTCOME_KEY_LEN + 1];
         char *json = outcome_call_json(&oc, key);
-        produce_event(w, j, json, key, OUTCOME_CE_TYPE_CALL, oc.finished_at_ms);
+        worker_produce_event(w, j, json, key, OUTCOME_CE_TYPE_CALL,
+                             oc.finished_at_ms);
         if (st == OUTCOME_FAILED)
                 log_warn(j->request_id, pc->provider,
                          "call %s %s failed after %d attempt(s): %s",
@@ -686,7 +311,7 @@ static void retry_or_fail(struct worker *w, struct call *c, long status,
                   (long long)delay, error);
         c->due_mono = now + delay;
         if (heap_push(w, c) != 0)
-                set_fatal(w, "%s", "out of memory");
+                worker_fatal(w, "%s", "out of memory");
 }
 
 static enum outcome_status verdict_status(enum provider_verdict_kind k)
@@ -801,7 +426,7 @@ static struct job *job_from_message(struct worker *w,
                 j->headers = rd_kafka_headers_copy(h);
         j->traceparent = header_string(j->headers, "traceparent");
         if ((m->len && !j->value) || (m->key_len && !j->key)) {
-                job_free(j);
+                worker_job_free(j);
                 return NULL;
         }
         LIST_INSERT_HEAD(&w->jobs, j, link);
@@ -824,13 +449,13 @@ static void reject(struct worker *w, struct job *j, enum request_error code,
         log_warn(j->request_id, NULL, "request at %d@%lld rejected (%s): %s",
                  j->partition, (long long)j->offset, name, reason);
         metrics_request_rejected(w->m, name);
-        produce_dead_letter(w, j, name, reason);
+        worker_produce_dead_letter(w, j, name, reason);
         if (j->request_id) {
                 j->counts[OUTCOME_REJECTED] = 1;
-                produce_summary(w, j, code, reason);
+                worker_produce_summary(w, j, code, reason);
         } else {
                 j->summary_sent = 1; /* nothing to summarise */
-                maybe_done(w, j);
+                worker_job_maybe_done(w, j);
         }
 }
 
@@ -858,10 +483,11 @@ static int plan_calls(struct worker *w, struct job *j)
 static void internal_error(struct worker *w, const struct job *j,
                            const char *err)
 {
-        set_fatal(w,
-                  "internal error on the request at %d@%lld: %s; not "
-                  "dead-lettered, not committed: it is retried after restart",
-                  j->partition, (long long)j->offset, err);
+        worker_fatal(
+            w,
+            "internal error on the request at %d@%lld: %s; not "
+            "dead-lettered, not committed: it is retried after restart",
+            j->partition, (long long)j->offset, err);
 }
 
 /* Parses and plans; the parsed tree is freed before the calls start, so
@@ -886,7 +512,7 @@ static void on_message(struct worker *w, rd_kafka_message_t *m)
         metrics_request_consumed(w->m);
         struct job *j = job_from_message(w, m);
         if (!j) {
-                set_fatal(w, "%s", "out of memory taking a request");
+                worker_fatal(w, "%s", "out of memory taking a request");
                 return;
         }
         char err[512];
@@ -956,36 +582,10 @@ static void job_abandon(struct worker *w, struct job *j)
                 w->njobs--;
                 w->calls_planned -= j->calls_open;
         }
-        maybe_done(w, j);
+        worker_job_maybe_done(w, j);
 }
 
 /* ---- Kafka callbacks ---- */
-
-static void on_delivered(void *arg, void *opaque, rd_kafka_resp_err_t err)
-{
-        struct worker *w = arg;
-        struct delivery *d = opaque;
-        d->value = NULL; /* librdkafka frees them after this callback */
-        d->headers = NULL;
-        if (w->closing || err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
-            err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
-                free(d); /* kafka_free(): nothing more is committed */
-                return;
-        }
-        if (err && kafka_err_permanent(err)) {
-                unproducible(w, d, err);
-                return;
-        }
-        if (err) {
-                /* The producer already retried within message.timeout.ms.
-                 * The job stays open, so its offset is never committed and
-                 * a restart repeats it. */
-                set_fatal(w, "publish failed: %s", rd_kafka_err2str(err));
-                free(d);
-                return;
-        }
-        delivery_finish(w, d);
-}
 
 static void on_assigned(void *arg, const rd_kafka_topic_partition_list_t *p)
 {
@@ -1031,7 +631,7 @@ static void on_revoking(void *arg, const rd_kafka_topic_partition_list_t *p,
         for (int64_t now = clock_mono_ms();
              now < deadline && !w->fatal && jobs_delivering(w, p) > 0;
              now = clock_mono_ms()) {
-                flush_outbox(w);
+                worker_flush_outbox(w);
                 kafka_wait_producer(
                     w->kafka,
                     (int)(deadline - now < 100 ? deadline - now : 100));
@@ -1129,12 +729,12 @@ static void turn(struct worker *w, int consume)
         check_stop_pipe(w);
         http_collect(w->http, on_http_done, w);
         kafka_poll_producer(w->kafka);
-        flush_outbox(w);
+        worker_flush_outbox(w);
         if (consume)
                 consume_some(w);
         char err[256];
         if (kafka_producer_fatal(w->kafka, err, sizeof(err)))
-                set_fatal(w, "producer: %s", err);
+                worker_fatal(w, "producer: %s", err);
         flow_control(w);
         update_metrics(w, clock_mono_ms());
 }
@@ -1279,7 +879,8 @@ struct worker *worker_new(const struct settings *s, struct metrics *m,
         }
         const char *instance =
             s->static_membership_env ? getenv(s->static_membership_env) : NULL;
-        struct kafka_callbacks cb = {w, on_assigned, on_revoking, on_delivered};
+        struct kafka_callbacks cb = {w, on_assigned, on_revoking,
+                                     worker_on_delivered};
         w->kafka = kafka_new(s, instance, &cb, errstr, errstr_size);
         if (!w->kafka) {
                 worker_free(w);
@@ -1303,12 +904,12 @@ void worker_free(struct worker *w)
         struct delivery *d;
         while ((d = TAILQ_FIRST(&w->outbox)) != NULL) {
                 TAILQ_REMOVE(&w->outbox, d, link);
-                delivery_free(d);
+                worker_delivery_free(d);
         }
         struct job *j;
         while ((j = LIST_FIRST(&w->jobs)) != NULL) {
                 LIST_REMOVE(j, link);
-                job_free(j);
+                worker_job_free(j);
         }
         offsets_free(w->offsets);
         free(w->heap);
