@@ -230,3 +230,34 @@ def test_intake_pauses_on_bytes_in_flight(workdir, provider, mock_kafka):
     early = [c for c in calls if c["received_ms"] < first_answer - 200]
     assert len(early) == 2, [c["received_ms"] - calls[0]["received_ms"] for c in calls]
     assert w.terminate() == 0
+
+
+def test_revoke_abandons_unfinished_work_without_waiting(workdir, provider, mock_kafka):
+    # Requests stuck on a hung vendor are not finished work: a revoke hands
+    # them over at once instead of turning the loop for rebalance_grace_ms
+    # (30 s) inside the rebalance callback. The mock cluster itself takes
+    # about 10 s to let a new member in.
+    provider.add_fault(provider="vectara", hang=True)
+    cfg = dict(group="erasure-poison-revoke",
+               worker={"rebalance_grace_ms": 30000, "drain_timeout_ms": 1000},
+               limits={"timeout_ms": 60000, "budget_ms": 60000})
+    a = start_worker(workdir, mock_kafka, provider, name="a", **cfg)
+    reqs = [request(f"r-rv{i}", {"provider": "vectara", "agent_id": "agt_rv",
+                                 "session_ids": [f"ase_rv{i}"]}) for i in range(6)]
+    produce(mock_kafka.bootstrap, TOPIC_REQUESTS, reqs)
+    deadline = time.monotonic() + 60
+    while len(provider_calls(provider, "vectara")) < 6:
+        assert time.monotonic() < deadline, "requests never reached the vendor"
+        time.sleep(0.1)
+    t0 = time.monotonic()
+    b = start_worker(workdir, mock_kafka, provider, name="b", **cfg)
+    while "assigned 1 partition" not in b.log_text() and \
+            "assigned 2 partition" not in b.log_text():
+        assert time.monotonic() < t0 + 30, b.log_text()[-2000:]
+        time.sleep(0.1)
+    took = time.monotonic() - t0
+    assert "of revoked partitions left to the next owner" in a.log_text()
+    assert took < 20, f"the second member waited {took:.1f} s for its partitions"
+    assert a.alive() and b.alive()
+    a.kill()
+    b.kill()
