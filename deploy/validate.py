@@ -31,6 +31,9 @@ jsonschema and kubernetes-validate's bundled Kubernetes schemas).
    libraries the built binary needs (when a binary is given), runs as the
    non-root user the Deployment expects, and starts the worker with the
    config path the Deployment mounts.
+5b. Every PrometheusRule under deploy/kubernetes validates against
+   deploy/schemas/ and carries exactly the groups of
+   deploy/prometheus/erasure-worker-rules.yaml (promtool's file).
 6. `erasure-worker check-config` accepts each rendered ConfigMap as the
    pods will see it. The built binary is required (checks 4 and 6 need
    it); without one every bundle fails, naming ERASURE_BUILD_DIR.
@@ -661,6 +664,10 @@ def check_bundle(name, docs, templates, code, docker, report, binary):
             brokers_override = args[i + 1]
         elif a.startswith("--brokers="):
             brokers_override = a.split("=", 1)[1]
+        elif a == "--metrics-bind" and i + 1 < len(args):
+            conf.metrics_bind = args[i + 1]
+        elif a.startswith("--metrics-bind="):
+            conf.metrics_bind = a.split("=", 1)[1]
     bootstrap = conf.bootstrap(brokers_override)
     try:
         kafka_hostports = _hostports(bootstrap)
@@ -990,6 +997,11 @@ def main():
             for d in docs:
                 templates.append(d)
                 schemas.validate(d, rel)
+        for d in docs:
+            if isinstance(d, dict) and d.get("kind") == "PrometheusRule":
+                # Overlays render only with kustomize: check it here too.
+                schemas.validate(d, rel)
+                check_prometheus_rule(d, rel, a.deploy, report)
 
     # 2. render
     kdirs = sorted(os.path.dirname(p) for p in yaml_files
@@ -1044,6 +1056,23 @@ def main():
     print(f"validate: {report.checks - failed} checks passed, {failed} failed "
           f"({rendered} kustomization(s) rendered, mode {mode})")
     return 1 if failed else 0
+
+
+def check_prometheus_rule(doc, where, deploy_dir, report):
+    """A PrometheusRule carries exactly the groups of
+    deploy/prometheus/erasure-worker-rules.yaml, the file promtool checks
+    and unit-tests."""
+    rules_path = os.path.join(deploy_dir, "prometheus", "erasure-worker-rules.yaml")
+    try:
+        with open(rules_path, encoding="utf-8") as f:
+            groups = load_yaml_docs(f.read(), rules_path)[0]["groups"]
+    except (OSError, yaml.YAMLError, ValueError, KeyError, IndexError, TypeError) as e:
+        report.error(where, f"cannot read the rules it must match: {e}")
+        return
+    got = (doc.get("spec") or {}).get("groups")
+    report.check(got == groups, where,
+                 "PrometheusRule spec.groups differ from "
+                 "deploy/prometheus/erasure-worker-rules.yaml (promtool tests that file)")
 
 
 def n_is_template(path):

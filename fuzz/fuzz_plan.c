@@ -21,27 +21,16 @@
 #include "request.h"
 #include "settings.h"
 
+#include "fuzz_util.h"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#ifndef ERASURE_SOURCE_DIR
-#define ERASURE_SOURCE_DIR "."
-#endif
 
 /* Below the worker's default (10000) so one input stays fast; the bound
  * itself is checked like any other. */
 #define FUZZ_MAX_CALLS 5000
 #define ERRSTR_SIZE    512
 #define MAX_ACTIONS    64
-
-#define CHECK(cond)                                                            \
-        do {                                                                   \
-                if (!(cond)) {                                                 \
-                        fprintf(stderr, "invariant broken: %s (%s:%d)\n",      \
-                                #cond, __FILE__, __LINE__);                    \
-                        abort();                                               \
-                }                                                              \
-        } while (0)
 
 /* An account of the fuzzing config. Two providers get a second account so
  * a target's "account" field reaches a different base URL and auth. */
@@ -117,17 +106,6 @@ static struct settings *settings;
 static struct action_shape shapes[MAX_ACTIONS];
 static size_t nshapes;
 
-__attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        fprintf(stderr, "fuzz_plan: ");
-        vfprintf(stderr, fmt, ap);
-        fprintf(stderr, "\n");
-        va_end(ap);
-        exit(1);
-}
-
 static const struct fuzz_account *find_account(const char *provider,
                                                const char *name)
 {
@@ -151,60 +129,23 @@ static struct action_shape *find_shape(const char *provider, const char *action)
 
 /* ---- start-up ---------------------------------------------------------- */
 
-static void write_config(const char *path)
-{
-        FILE *f = fopen(path, "w");
-        if (!f)
-                die("cannot write %s", path);
-        /* settings_load() resolves @include in the file's own directory
-         * (libconfig 1.5 cannot include an absolute path then), hence the
-         * symlink next to this file. */
-        fprintf(f, "@include \"providers.conf\"\n"
-                   "log = { level = \"error\"; };\n"
-                   "accounts = (\n");
-        for (size_t i = 0; i < NACCOUNTS; i++) {
-                const struct fuzz_account *a = &fuzz_accounts[i];
-                fprintf(f, "  { provider = \"%s\"; name = \"%s\"; %s }%s\n",
-                        a->provider, a->name, a->config,
-                        i + 1 < NACCOUNTS ? "," : "");
-        }
-        fprintf(f, ");\n");
-        if (fclose(f) != 0)
-                die("cannot write %s", path);
-}
-
 static void load_settings(void)
 {
-        char src[PATH_MAX], inc[PATH_MAX + 32], dir[] = "/tmp/fuzz_plan.XXXXXX";
-        char conf[sizeof(dir) + 16], link[sizeof(dir) + 32];
-        char err[1024];
-        const char *env = getenv("ERASURE_SOURCE_DIR");
-        const char *s = env && env[0] ? env : ERASURE_SOURCE_DIR;
-
-        if (!realpath(s, src))
-                die("source directory %s not found (set ERASURE_SOURCE_DIR)",
-                    s);
-        snprintf(inc, sizeof(inc), "%s/config/providers.conf", src);
-        if (access(inc, R_OK) != 0)
-                die("cannot read %s", inc);
-        if (!mkdtemp(dir))
-                die("mkdtemp %s failed", dir);
-        snprintf(conf, sizeof(conf), "%s/worker.conf", dir);
-        snprintf(link, sizeof(link), "%s/providers.conf", dir);
-        if (symlink(inc, link) != 0)
-                die("cannot link %s to %s", link, inc);
-        write_config(conf);
+        char accounts[4096];
+        size_t n = 0;
+        for (size_t i = 0; i < NACCOUNTS; i++) {
+                const struct fuzz_account *a = &fuzz_accounts[i];
+                n += (size_t)snprintf(
+                    accounts + n, sizeof(accounts) - n,
+                    "  { provider = \"%s\"; name = \"%s\"; %s }%s\n",
+                    a->provider, a->name, a->config,
+                    i + 1 < NACCOUNTS ? "," : "");
+                if (n >= sizeof(accounts))
+                        fuzz_die("accounts do not fit");
+        }
         for (size_t i = 0; i < NSECRETS; i++)
                 setenv(fuzz_secrets[i][0], fuzz_secrets[i][1], 1);
-
-        settings = settings_load(conf, 0, err, sizeof(err));
-        /* The registry keeps nothing of the files: remove them now so a
-         * killed fuzzer leaves nothing behind. */
-        unlink(conf);
-        unlink(link);
-        rmdir(dir);
-        if (!settings)
-                die("cannot load the fuzzing config: %s", err);
+        settings = fuzz_load_settings(accounts);
 }
 
 static size_t count_char(const char *s, size_t n, char c)
@@ -235,20 +176,20 @@ static void learn_shapes(const struct fuzz_account *a, const char *fields)
         struct request *req = request_parse(json, strlen(json), NULL, &rc, NULL,
                                             err, sizeof(err));
         if (!req)
-                die("probe request does not parse: %s", err);
+                fuzz_die("probe request does not parse: %s", err);
         rc =
             provider_plan(settings->providers, req, 0, &plan, err, sizeof(err));
         if (rc != REQUEST_OK)
-                die("probe does not plan (update fuzz/fuzz_plan.c along "
-                    "with config/providers.conf): %s: %s",
-                    a->provider, err);
+                fuzz_die("probe does not plan (update fuzz/fuzz_plan.c along "
+                         "with config/providers.conf): %s: %s",
+                         a->provider, err);
         for (size_t i = 0; i < plan.ncalls; i++) {
                 const struct provider_call *c = &plan.calls[i];
                 size_t bl = strlen(a->base_url);
                 if (strncmp(c->url, a->base_url, bl) != 0)
-                        die("URL %s does not start with the expected base "
-                            "URL %s (update fuzz/fuzz_plan.c)",
-                            c->url, a->base_url);
+                        fuzz_die("URL %s does not start with the expected base "
+                                 "URL %s (update fuzz/fuzz_plan.c)",
+                                 c->url, a->base_url);
                 size_t segs = path_segments(c->url, bl);
                 struct action_shape *sh =
                     find_shape(a->provider, c->action_name);
@@ -259,8 +200,8 @@ static void learn_shapes(const struct fuzz_account *a, const char *fields)
                         sh->segments = segs;
                 }
                 if (sh && sh->segments != segs)
-                        die("accounts disagree on the path of %s: %s",
-                            c->action_name, c->url);
+                        fuzz_die("accounts disagree on the path of %s: %s",
+                                 c->action_name, c->url);
         }
         provider_plan_clear(&plan);
         request_free(req);
@@ -280,7 +221,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                 }
         }
         if (find_shape("vectara", "delete_session") == NULL)
-                die("no probe planned");
+                fuzz_die("no probe planned");
         return 0;
 }
 

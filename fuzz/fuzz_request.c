@@ -15,6 +15,8 @@
 
 #include "request.h"
 
+#include "fuzz_util.h"
+
 /* libFuzzer's entry points; declared here for -Wmissing-prototypes. */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -26,17 +28,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* A second set of limits that real inputs cross often. */
 #define SMALL_MAX_BYTES   256
 #define SMALL_MAX_TARGETS 3
-
-/* abort() rather than __builtin_trap(): libFuzzer reports both as a crash
- * and saves the input, but only this way is the broken rule printed. */
-#define CHECK(cond)                                                            \
-        do {                                                                   \
-                if (!(cond)) {                                                 \
-                        fprintf(stderr, "invariant broken: %s (%s:%d)\n",      \
-                                #cond, __FILE__, __LINE__);                    \
-                        abort();                                               \
-                }                                                              \
-        } while (0)
 
 /* One way of calling request_parse(), and what came back. */
 struct parse_result {

@@ -19,8 +19,11 @@ if ! [[ "$DURATION" =~ ^[1-9][0-9]*$ ]]; then
   exit 2
 fi
 BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
-HARNESSES=(fuzz_request fuzz_plan)
-declare -A CORPUS=([fuzz_request]=request [fuzz_plan]=plan)
+HARNESSES=(fuzz_request fuzz_plan fuzz_response)
+declare -A CORPUS=([fuzz_request]=request [fuzz_plan]=plan
+                   [fuzz_response]=response)
+declare -A DICT=([fuzz_request]=request [fuzz_plan]=request
+                 [fuzz_response]=response)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -88,12 +91,13 @@ for h in "${HARNESSES[@]}"; do
 
   echo "fuzz: running $h for ${DURATION}s (log: $log)" >&2
   rc=0
-  # fuzz_plan reads config/providers.conf from the tree being tested.
+  # fuzz_plan and fuzz_response read config/providers.conf from the tree
+  # being tested.
   ERASURE_SOURCE_DIR="$ROOT" \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     "$BUILD_DIR/$h" \
     -max_total_time="$DURATION" -timeout=10 -rss_limit_mb=2048 \
-    -max_len=65536 -dict=fuzz/request.dict -print_final_stats=1 \
+    -max_len=65536 -dict="fuzz/${DICT[$h]}.dict" -print_final_stats=1 \
     -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1 || rc=$?
 
   after=$(count_files "$corpus")

@@ -13,9 +13,17 @@ PKGS=(
   libmicrohttpd-dev libssl-dev libcmocka-dev
   python3 python3-pytest python3-confluent-kafka
   openjdk-17-jre-headless maven
-  valgrind clang clang-format cppcheck
+  valgrind clang clang-format cppcheck openssl
   kafkacat wrk gnuplot-nox
 )
+# The image tier (scripts/image.sh, tests/image): podman with runc (crun
+# fails on hybrid cgroup hosts), mmdebstrap for the base image, and
+# promtool (Debian's prometheus package) for the alert rules. A container
+# build of the worker itself needs none of them, so deploy/Dockerfile sets
+# INSTALL_DEPS_NO_IMAGE_TOOLS=1.
+if [ "${INSTALL_DEPS_NO_IMAGE_TOOLS:-0}" != 1 ]; then
+  PKGS+=(podman runc mmdebstrap prometheus)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

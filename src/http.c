@@ -45,6 +45,7 @@ struct http_transfer {
         void *opaque;
         char *body;
         size_t body_len;
+        int body_capped; /* stopped reading at HTTP_MAX_BODY */
         char retry_after[64];
         int has_retry_after;
         char errbuf[CURL_ERROR_SIZE];
@@ -64,9 +65,7 @@ struct shard {
 struct http {
         struct shard *shards;
         size_t nshards;
-        size_t running;
         LIST_HEAD(, http_transfer) live;
-        uint64_t connections;
         int epfd;                  /* every shard's sockets, caller's fds */
         int extra[HTTP_MAX_EXTRA]; /* caller's fds registered in epfd */
         size_t nextra;
@@ -243,6 +242,10 @@ void http_free(struct http *h)
         free(h);
 }
 
+/* Past HTTP_MAX_BODY the transfer is aborted rather than drained: a
+ * hostile or broken endpoint could otherwise stream for the whole
+ * timeout. The status and headers are in by then, so report() turns the
+ * abort back into a response with the kept prefix. */
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
         struct http_transfer *t = arg;
@@ -257,6 +260,10 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
                 t->body = nb;
                 t->body_len += keep;
                 t->body[t->body_len] = '\0';
+        }
+        if (keep < len) {
+                t->body_capped = 1;
+                return 0; /* CURLE_WRITE_ERROR, undone in report() */
         }
         return len;
 }
@@ -332,6 +339,9 @@ static void set_options(struct http_transfer *t,
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)lim->timeout_ms);
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                          (long)lim->connect_timeout_ms);
+        /* Every vendor speaks TLS 1.2 or later; nothing older is offered
+         * to a man in the middle. */
+        curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, lim->tls_verify ? 1L : 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, lim->tls_verify ? 2L : 0L);
         if (lim->ca_file)
@@ -381,7 +391,6 @@ struct http_transfer *http_start(struct http *h,
                 return NULL;
         }
         LIST_INSERT_HEAD(&h->live, t, link);
-        h->running++;
         t->shard->running++;
         return t;
 }
@@ -390,7 +399,6 @@ void http_cancel(struct http *h, struct http_transfer *t)
 {
         if (!t)
                 return;
-        h->running--;
         transfer_free(h, t);
 }
 
@@ -440,22 +448,21 @@ static void report(struct http *h, CURLMsg *msg,
         struct http_transfer *t = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
         struct http_result res = {0};
-        long conns = 0;
-        curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &conns);
-        h->connections += (uint64_t)conns;
-        res.curl_code = msg->data.result;
-        if (msg->data.result == CURLE_OK)
+        CURLcode rc = msg->data.result;
+        if (rc == CURLE_WRITE_ERROR && t->body_capped)
+                rc = CURLE_OK; /* aborted by on_body at the cap */
+        res.curl_code = rc;
+        if (rc == CURLE_OK)
                 curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &res.status);
-        res.error =
-            t->errbuf[0] ? t->errbuf : curl_easy_strerror(msg->data.result);
-        if (msg->data.result == CURLE_OK)
+        res.error = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
+        if (rc == CURLE_OK)
                 res.error = "";
         res.body = t->body ? t->body : "";
         res.body_len = t->body_len;
+        res.body_truncated = t->body_capped;
         res.retry_after = t->has_retry_after ? t->retry_after : NULL;
         curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME, &res.total_s);
         /* The result points into t: report first, free after. */
-        h->running--;
         done(arg, t->opaque, &res);
         transfer_free(h, t);
 }
@@ -508,14 +515,4 @@ void http_collect(struct http *h,
                 }
                 shard_collect(sh, done, arg);
         }
-}
-
-size_t http_in_flight(const struct http *h)
-{
-        return h->running;
-}
-
-uint64_t http_connections_opened(const struct http *h)
-{
-        return h->connections;
 }

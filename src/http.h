@@ -1,9 +1,9 @@
 /* http — many HTTP calls at once over libcurl's multi interface.
  *
  * The caller owns the event loop: it asks http_wait() to block on curl's
- * sockets plus its own file descriptors, then http_perform() and
- * http_collect() to move transfers forward and pick up finished ones.
- * Connections are kept and reused across calls to the same host. */
+ * sockets plus its own file descriptors, then http_collect() to move
+ * transfers forward and pick up finished ones. Connections are kept and
+ * reused across calls to the same host; TLS is 1.2 or later. */
 #ifndef ERASURE_HTTP_H
 #define ERASURE_HTTP_H
 
@@ -13,7 +13,9 @@
 struct provider_call;
 struct provider_limits;
 
-#define HTTP_MAX_BODY (64 * 1024) /* response bytes kept; rest discarded */
+/* Response bytes kept. A longer body is not read further: the transfer
+ * ends there and is reported as the response, body_truncated set. */
+#define HTTP_MAX_BODY (64 * 1024)
 
 struct http;
 struct http_transfer;
@@ -22,8 +24,9 @@ struct http_result {
         long status;       /* 0: no HTTP response */
         int curl_code;     /* CURLE_OK or the transport error */
         const char *error; /* transport error text, "" if none */
-        const char *body;  /* NUL-terminated, possibly truncated */
+        const char *body;  /* NUL-terminated, at most HTTP_MAX_BODY */
         size_t body_len;
+        int body_truncated;      /* the response went on past HTTP_MAX_BODY */
         const char *retry_after; /* header value or NULL */
         double total_s;
 };
@@ -51,8 +54,5 @@ void http_collect(struct http *h,
                   void (*done)(void *arg, void *opaque,
                                const struct http_result *res),
                   void *arg);
-size_t http_in_flight(const struct http *h);
-/* TCP connections curl opened so far (connection-reuse figure). */
-uint64_t http_connections_opened(const struct http *h);
 
 #endif

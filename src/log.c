@@ -2,8 +2,10 @@
 #include "log.h"
 
 #include "clock.h"
+#include "text.h"
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,12 @@
 #define LOG_MAX_SECRETS 64
 /* Shorter values would mask ordinary words (see log.h). */
 #define LOG_MIN_SECRET_LEN 4
+/* An encoded form shorter than this stands for a few bytes of the secret
+ * only and would match ordinary text by chance. */
+#define LOG_MIN_FORM_LEN 8
+/* The value itself, percent-encoded with upper and with lower-case hex,
+ * and base64 and base64url at each of the three byte alignments. */
+#define LOG_FORMS_PER_SECRET 9
 /* A message longer than this is cut and ends in an ellipsis: a line must
  * stay readable and cheap even when it quotes a whole response body. */
 #define LOG_MSG_MAX 2048
@@ -24,15 +32,26 @@ static const char log_ellipsis[] = "\xe2\x80\xa6"; /* U+2026 */
 
 static enum log_level log_min_level = LOG_INFO;
 static FILE *log_out; /* NULL: stderr, which is not a constant initialiser */
+
+/* One byte string to mask: a registered secret or one encoding of it. */
 struct log_secret {
         char *value;
         size_t len;
         int plain; /* see log_secret_plain() */
 };
 
-static struct log_secret log_secrets[LOG_MAX_SECRETS];
-static size_t log_nsecrets;
+static struct log_secret log_secrets[LOG_MAX_SECRETS * LOG_FORMS_PER_SECRET];
+static size_t log_nsecrets; /* entries of log_secrets[] in use */
+static size_t log_nvalues;  /* secrets registered, counted for the bound */
 static int log_secrets_overflowed;
+/* One bit per pair of bytes some entry starts with: most positions of a
+ * line start none, and are passed over without comparing each entry. */
+static unsigned char log_pairs[65536 / 8];
+
+static unsigned log_pair(const char *s)
+{
+        return (unsigned)(unsigned char)s[0] << 8 | (unsigned char)s[1];
+}
 
 void log_set_level(enum log_level level)
 {
@@ -106,6 +125,98 @@ static int log_secret_known(const char *value, size_t len)
         return 0;
 }
 
+/* Adds one byte string to mask, unless it is already there. */
+static void log_add_form(const char *value, size_t len)
+{
+        if (log_secret_known(value, len) ||
+            log_nsecrets == sizeof(log_secrets) / sizeof(log_secrets[0]))
+                return;
+        char *copy = malloc(len + 1);
+        if (!copy)
+                return;
+        memcpy(copy, value, len);
+        copy[len] = '\0';
+        log_secrets[log_nsecrets].value = copy;
+        log_secrets[log_nsecrets].len = len;
+        log_secrets[log_nsecrets].plain = log_secret_plain(copy, len);
+        log_nsecrets++;
+        log_pairs[log_pair(copy) / 8] |=
+            (unsigned char)(1u << log_pair(copy) % 8);
+}
+
+static int log_unreserved(unsigned char c)
+{
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+               (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+               c == '~';
+}
+
+/* The secret as a URL or form body would carry it (RFC 3986 §2.3: all but
+ * the unreserved characters encoded), with either case of hex digit. */
+static void log_add_percent(const char *value, size_t len, const char *hex)
+{
+        char *enc = malloc(3 * len + 1);
+        if (!enc)
+                return;
+        size_t o = 0;
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)value[i];
+                if (log_unreserved(c)) {
+                        enc[o++] = (char)c;
+                        continue;
+                }
+                enc[o++] = '%';
+                enc[o++] = hex[c >> 4];
+                enc[o++] = hex[c & 0x0f];
+        }
+        if (o != len && o >= LOG_MIN_FORM_LEN)
+                log_add_form(enc, o);
+        free(enc);
+}
+
+static void log_to_base64url(char *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                if (s[i] == '+')
+                        s[i] = '-';
+                else if (s[i] == '/')
+                        s[i] = '_';
+        }
+}
+
+/* Base64 of a secret depends on where it starts in the encoded data (a
+ * Basic credential is "user:secret"): `shift` bytes before it. Only the
+ * characters made of the secret's bits alone are kept. */
+static void log_add_base64(const char *value, size_t len, size_t shift)
+{
+        size_t in_len = shift + len;
+        unsigned char *in = calloc(1, in_len);
+        char *out = malloc(4 * (in_len / 3 + 1) + 1);
+        if (in && out) {
+                memcpy(in + shift, value, len);
+                EVP_EncodeBlock((unsigned char *)out, in, (int)in_len);
+                size_t from = (8 * shift + 5) / 6;
+                size_t to = 8 * in_len / 6;
+                if (to >= from + LOG_MIN_FORM_LEN) {
+                        log_add_form(out + from, to - from);
+                        log_to_base64url(out + from, to - from);
+                        log_add_form(out + from, to - from);
+                }
+        }
+        free(in);
+        free(out);
+}
+
+/* A vendor may echo the credential as it received it: in a URL, in a
+ * form body, inside a Basic header. */
+static void log_add_encodings(const char *value, size_t len)
+{
+        log_add_percent(value, len, "0123456789ABCDEF");
+        log_add_percent(value, len, "0123456789abcdef");
+        for (size_t shift = 0; shift < 3; shift++)
+                log_add_base64(value, len, shift);
+}
+
 void log_add_secret(const char *value)
 {
         if (!value)
@@ -113,7 +224,7 @@ void log_add_secret(const char *value)
         size_t len = strlen(value);
         if (len < LOG_MIN_SECRET_LEN || log_secret_known(value, len))
                 return;
-        if (log_nsecrets == LOG_MAX_SECRETS) {
+        if (log_nvalues == LOG_MAX_SECRETS) {
                 /* Say so once instead of failing silently: an operator
                  * must learn that some secret is not being masked. */
                 if (!log_secrets_overflowed) {
@@ -125,14 +236,9 @@ void log_add_secret(const char *value)
                 }
                 return;
         }
-        char *copy = malloc(len + 1);
-        if (!copy)
-                return;
-        memcpy(copy, value, len + 1);
-        log_secrets[log_nsecrets].value = copy;
-        log_secrets[log_nsecrets].len = len;
-        log_secrets[log_nsecrets].plain = log_secret_plain(copy, len);
-        log_nsecrets++;
+        log_nvalues++;
+        log_add_form(value, len);
+        log_add_encodings(value, len);
 }
 
 void log_clear_secrets(void)
@@ -143,6 +249,8 @@ void log_clear_secrets(void)
                 log_secrets[i].len = 0;
         }
         log_nsecrets = 0;
+        log_nvalues = 0;
+        memset(log_pairs, 0, sizeof(log_pairs));
         log_secrets_overflowed = 0;
 }
 
@@ -151,9 +259,14 @@ void log_clear_secrets(void)
 static size_t log_match_at(const char *s, size_t avail, int plain_only)
 {
         size_t best = 0;
+        /* Every entry is at least LOG_MIN_SECRET_LEN bytes long. */
+        if (avail < 2 ||
+            !(log_pairs[log_pair(s) / 8] & (1u << log_pair(s) % 8)))
+                return 0;
         for (size_t i = 0; i < log_nsecrets; i++) {
                 const struct log_secret *sec = &log_secrets[i];
-                if (sec->len > avail || sec->len <= best)
+                if (sec->len > avail || sec->len <= best ||
+                    sec->value[0] != s[0])
                         continue;
                 if (plain_only && !sec->plain)
                         continue;
@@ -167,11 +280,11 @@ static size_t log_match_at(const char *s, size_t avail, int plain_only)
  * overlapping secrets ("abcdef", "defghi") are both masked completely. A
  * byte is overwritten only once every match starting at or before it has
  * been looked for. */
-static void log_redact_n(char *s, size_t n, int plain_only)
+static void log_redact_n(char *s, size_t n)
 {
         size_t mask_end = 0;
         for (size_t i = 0; i < n; i++) {
-                size_t m = log_match_at(s + i, n - i, plain_only);
+                size_t m = log_match_at(s + i, n - i, 0);
                 if (m > 0 && i + m > mask_end)
                         mask_end = i + m;
                 if (i < mask_end)
@@ -183,13 +296,20 @@ void log_redact(char *s)
 {
         if (!s || log_nsecrets == 0)
                 return;
-        log_redact_n(s, strlen(s), 0);
+        log_redact_n(s, strlen(s));
 }
 
-/* After a cut, the text may end in the first bytes of a secret whose rest
- * was cut off; those bytes are masked too. */
-static void log_redact_cut_tail(char *s, size_t n)
+void log_redact_len(char *s, size_t n)
 {
+        if (!s || log_nsecrets == 0)
+                return;
+        log_redact_n(s, n);
+}
+
+void log_redact_cut(char *s, size_t n)
+{
+        if (!s)
+                return;
         size_t mask_from = n;
         for (size_t i = 0; i < log_nsecrets; i++) {
                 const struct log_secret *sec = &log_secrets[i];
@@ -204,81 +324,73 @@ static void log_redact_cut_tail(char *s, size_t n)
         memset(s + mask_from, '*', n - mask_from);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most avail bytes), 0 if the
- * bytes there are not one (overlong forms and surrogates included). */
-static size_t log_utf8_seq(const unsigned char *s, size_t avail)
+/* Length of the JSON escape starting with the backslash at s[0]. */
+static size_t log_escape_len(const char *s, size_t avail)
 {
-        size_t need;
-        unsigned int cp;
-
-        if (s[0] < 0x80)
-                return 1;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-                need = 2;
-                cp = s[0] & 0x1f;
-        } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-                need = 3;
-                cp = s[0] & 0x0f;
-        } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-                need = 4;
-                cp = s[0] & 0x07;
-        } else {
-                return 0;
-        }
-        if (need > avail)
-                return 0;
-        for (size_t i = 1; i < need; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return need;
+        size_t len = avail > 1 && s[1] == 'u' ? 6 : 2;
+        return len < avail ? len : avail;
 }
 
-/* jansson only accepts valid UTF-8; a message quoting a binary body must
- * still be logged, so stray bytes become '?'. */
-void log_fix_utf8(char *s, size_t n)
+/* The pass over the encoded line, for secrets the encoding itself forms:
+ * "\n" + "fzSECRET" reads "nfzSECRET" in the line. A match may start inside
+ * an escape ("\n", "\u001b"); masking from there would leave a lone
+ * backslash or a broken \u and the line would no longer be JSON, so the
+ * whole escape is masked with it (and a match that ends inside the escape
+ * it started in masks to the escape's end). Plain secrets hold no
+ * backslash, so no match spans the start of another escape. Bytes before
+ * i are final when a match at i is found, so the escape's head is
+ * overwritten at once; bytes from i on are masked as the pass reaches
+ * them, so overlapping matches are still all found on the original. */
+static void log_redact_encoded(char *s, size_t n)
 {
-        size_t i = 0;
-        while (i < n) {
-                size_t len = log_utf8_seq((unsigned char *)s + i, n - i);
-                if (len == 0) {
-                        s[i] = '?';
-                        len = 1;
+        size_t mask_end = 0, esc_start = 0, esc_end = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (i >= esc_end && s[i] == '\\') {
+                        esc_start = i;
+                        esc_end = i + log_escape_len(s + i, n - i);
                 }
-                i += len;
+                int in_esc = i < esc_end;
+                size_t m = log_match_at(s + i, n - i, 1);
+                if (m > 0) {
+                        size_t end = i + m;
+                        if (in_esc) {
+                                memset(s + esc_start, '*', i - esc_start);
+                                if (end < esc_end)
+                                        end = esc_end;
+                        }
+                        if (end > mask_end)
+                                mask_end = end;
+                }
+                if (i < mask_end)
+                        s[i] = '*';
         }
 }
 
-/* Where to cut at most `max` bytes of s without splitting a character. */
-size_t log_utf8_cut(const char *s, size_t max)
-{
-        size_t n = max;
-        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-                n--;
-        return n;
-}
-
-/* Copies at most `max` bytes of `src` (with an ellipsis when cut) into dst
- * (of size max + 1), masks secrets and makes it valid UTF-8. */
+/* Copies `src` (at most LOG_MSG_MAX + 1 bytes: longer was cut before)
+ * into dst (of size max + 1), with an ellipsis when it must be cut to max
+ * bytes; masks secrets and makes it valid UTF-8. Masking runs on all of
+ * src before the cut, so a secret straddling the cut is masked whole. */
 static void log_prepare(char *dst, size_t max, const char *src)
 {
-        size_t n = strlen(src);
+        char work[LOG_MSG_MAX + 2];
+        size_t n = strnlen(src, sizeof(work) - 1);
         int cut = n > max;
-        if (cut)
-                n = log_utf8_cut(src, max - (sizeof(log_ellipsis) - 1));
-        memcpy(dst, src, n);
-        dst[n] = '\0';
-        log_redact_n(dst, n, 0);
+
+        memcpy(work, src, n);
+        work[n] = '\0';
+        log_redact_n(work, n);
         if (cut) {
-                log_redact_cut_tail(dst, n);
-                memcpy(dst + n, log_ellipsis, sizeof(log_ellipsis));
+                /* src may itself end where a longer text was cut. */
+                log_redact_cut(work, n);
+                n = text_utf8_cut(work, n, max - (sizeof(log_ellipsis) - 1));
+        }
+        memcpy(dst, work, n);
+        if (cut) {
+                memcpy(dst + n, log_ellipsis, sizeof(log_ellipsis) - 1);
                 n += sizeof(log_ellipsis) - 1;
         }
-        log_fix_utf8(dst, n);
+        dst[n] = '\0';
+        text_fix_utf8(dst, n);
 }
 
 static int log_set_str(json_t *obj, const char *key, const char *value,
@@ -324,7 +436,7 @@ static void log_write(json_t *obj)
                 free(text);
                 return;
         }
-        log_redact_n(line, n, 1);
+        log_redact_encoded(line, n);
         line[n] = '\n';
         line[n + 1] = '\0';
 

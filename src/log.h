@@ -19,21 +19,23 @@ int log_level_parse(const char *name, enum log_level *out);
 void log_set_output(FILE *fp);
 
 /* Registers a secret value (copied). Every later log line, and every string
- * passed to log_redact(), has its occurrences overwritten with '*'.
- * Values shorter than 4 bytes are ignored: masking them would mangle
- * ordinary text and they are no secret anyway. */
+ * passed to log_redact(), has its occurrences overwritten with '*': the
+ * value itself and the forms a vendor may echo it in, percent-encoded
+ * (either hex case) and base64/base64url (at any byte alignment, as
+ * inside a Basic credential). Values shorter than 4 bytes are ignored:
+ * masking them would mangle ordinary text and they are no secret anyway.
+ * At most 64 values are kept; one more is reported once with log_error. */
 void log_add_secret(const char *value);
 /* Forgets all registered secrets (tests, and process exit for valgrind). */
 void log_clear_secrets(void);
-/* Overwrites in place every registered secret found in s. */
+/* Overwrites in place every registered secret (or form of one) in s. */
 void log_redact(char *s);
-
-/* Replaces in place every byte of s[0..n) that is not part of valid UTF-8
- * with '?', so text quoting a provider's body can go into JSON. */
-void log_fix_utf8(char *s, size_t n);
-/* The largest length <= max at which s can be cut without splitting a
- * UTF-8 character. */
-size_t log_utf8_cut(const char *s, size_t max);
+/* The same for the n bytes at s, which may hold NULs (a response body). */
+void log_redact_len(char *s, size_t n);
+/* For text cut at n bytes: overwrites the end of s[0..n) where it is the
+ * first bytes of a registered secret whose rest was cut off. Redact the
+ * whole text before cutting it where the whole text is at hand. */
+void log_redact_cut(char *s, size_t n);
 
 void log_emit(enum log_level level, const char *request_id,
               const char *provider, const char *fmt, ...)

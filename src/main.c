@@ -41,6 +41,7 @@ static void usage(FILE *fp)
             "\n"
             "  -c, --config FILE     worker configuration (libconfig)\n"
             "  -b, --brokers LIST    bootstrap.servers (overrides config)\n"
+            "      --metrics-bind A  metrics.bind (overrides config)\n"
             "  -X NAME=VALUE         librdkafka property, repeatable\n"
             "  -l, --log-level L     debug, info, warn, error\n"
             "      --check-config    same as the check-config command\n"
@@ -62,6 +63,7 @@ struct options {
         const char *command;
         const char *config;
         const char *brokers;
+        const char *metrics_bind;
         const char *log_level;
         const char *request_file;
         struct settings_props extra;
@@ -77,6 +79,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         static const struct option longopts[] = {
             {"config", required_argument, NULL, 'c'},
             {"brokers", required_argument, NULL, 'b'},
+            {"metrics-bind", required_argument, NULL, 'M'},
             {"log-level", required_argument, NULL, 'l'},
             {"check-config", no_argument, NULL, 'C'},
             {"code", required_argument, NULL, 'K'},
@@ -101,6 +104,9 @@ static int parse_args(int argc, char **argv, struct options *o)
                         break;
                 case 'b':
                         o->brokers = optarg;
+                        break;
+                case 'M':
+                        o->metrics_bind = optarg;
                         break;
                 case 'l':
                         o->log_level = optarg;
@@ -156,6 +162,15 @@ static int apply_overrides(struct settings *s, const struct options *o)
                 snprintf(kv, sizeof(kv), "bootstrap.servers=%s", o->brokers);
                 if (settings_props_add(&s->kafka, kv, err, sizeof(err)))
                         return -1;
+        }
+        /* Pods need the pod's address, a laptop loopback: the manifest
+         * says which without a config of its own. */
+        if (o->metrics_bind) {
+                char *bind = strdup(o->metrics_bind);
+                if (!bind)
+                        return -1;
+                free(s->metrics_bind);
+                s->metrics_bind = bind;
         }
         if (o->log_level && log_level_parse(o->log_level, &s->log_level)) {
                 fprintf(stderr, "erasure-worker: bad --log-level %s\n",
@@ -303,6 +318,7 @@ static int cmd_run(struct settings *s)
         struct metrics *m = metrics_new();
         if (!m)
                 return EXIT_RUNTIME;
+        metrics_set_limits(m, &s->metrics_limits);
         if (s->metrics_bind &&
             metrics_serve(m, s->metrics_bind, s->metrics_port, err,
                           sizeof(err))) {

@@ -35,6 +35,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "httpd_deadline.h"
+
 #define METRICS_MAX_SERIES    4096
 #define METRICS_MAX_LABEL_LEN 128
 #define METRICS_MAX_RENDER    (4u * 1024u * 1024u)
@@ -42,8 +44,14 @@
 #define MAX_LABELS            3
 #define NBUCKETS              13 /* 12 finite bounds and +Inf */
 #define DEFAULT_STALL_MS      30000
-#define HTTP_CONN_LIMIT       64u
-#define HTTP_CONN_TIMEOUT_S   10u
+/* A probe must find a free slot while slow clients hold theirs: one
+ * address gets a small share of the connections (the kubelet probes from
+ * the node's address, Prometheus from its own), an idle one is dropped
+ * within a probe period, and a trickling one within a few seconds. */
+#define HTTP_CONN_LIMIT      128u
+#define HTTP_PER_IP_LIMIT    16u
+#define HTTP_IDLE_TIMEOUT_MS 3000u
+#define HTTP_DEADLINE_MS     5000u
 
 enum family {
         FAM_REJECTED,
@@ -140,6 +148,8 @@ struct series {
 struct metrics {
         pthread_mutex_t lock;
         struct MHD_Daemon *daemon;
+        struct httpd_deadline *deadline;
+        struct metrics_limits limits;
         int port;
 
         uint64_t consumed;
@@ -401,6 +411,7 @@ struct metrics *metrics_new(void)
          * readiness is held back by the partition count anyway. */
         m->producer_healthy = 1;
         m->stall_ms = DEFAULT_STALL_MS;
+        metrics_set_limits(m, NULL);
         /* A loop that never beats at all must also count as stalled. */
         m->last_heartbeat_ms = clock_mono_ms();
         for (i = 0; i < sizeof(finished_statuses) / sizeof(*finished_statuses);
@@ -420,6 +431,7 @@ void metrics_free(struct metrics *m)
         /* Stop the server first: its thread may be rendering right now. */
         if (m->daemon)
                 MHD_stop_daemon(m->daemon);
+        httpd_deadline_free(m->deadline);
         for (i = 0; i < m->nseries; i++)
                 series_clear_labels(&m->series[i]);
         free(m->series);
@@ -896,19 +908,26 @@ static socklen_t parse_bind(const char *bind, int port,
         return 0;
 }
 
-int metrics_serve(struct metrics *m, const char *bind, int port, char *errstr,
-                  size_t errstr_size)
+void metrics_set_limits(struct metrics *m, const struct metrics_limits *l)
 {
-        struct sockaddr_storage addr;
-        const union MHD_DaemonInfo *info;
-        /* MHD_USE_AUTO: epoll (or poll), not select(). The worker holds one
-         * socket per HTTP call in flight, so past ~1000 of them the probes'
-         * sockets get numbers >= FD_SETSIZE, which select() cannot watch:
-         * /healthz, /readyz and /metrics then stopped answering under load
-         * (found by bench/: no sample at caps >= 2048). */
-        unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
-        int ipv6;
+        static const struct metrics_limits none;
 
+        if (!m)
+                return;
+        if (!l)
+                l = &none;
+        m->limits.connections =
+            l->connections ? l->connections : HTTP_CONN_LIMIT;
+        m->limits.per_ip = l->per_ip ? l->per_ip : HTTP_PER_IP_LIMIT;
+        m->limits.idle_timeout_ms =
+            l->idle_timeout_ms ? l->idle_timeout_ms : HTTP_IDLE_TIMEOUT_MS;
+        m->limits.deadline_ms =
+            l->deadline_ms ? l->deadline_ms : HTTP_DEADLINE_MS;
+}
+
+static int check_serve_args(const struct metrics *m, const char *bind, int port,
+                            char *errstr, size_t errstr_size)
+{
         if (!m || !bind) {
                 set_err(errstr, errstr_size, "metrics: no bind address");
                 return -1;
@@ -922,6 +941,42 @@ int metrics_serve(struct metrics *m, const char *bind, int port, char *errstr,
                         port);
                 return -1;
         }
+        return 0;
+}
+
+static struct MHD_Daemon *start_daemon(struct metrics *m, unsigned int flags,
+                                       int port,
+                                       const struct sockaddr_storage *addr)
+{
+        const struct metrics_limits *l = &m->limits;
+        /* MHD counts its idle timeout in whole seconds. */
+        unsigned int idle_s = (l->idle_timeout_ms + 999u) / 1000u;
+
+        return MHD_start_daemon(
+            flags, (uint16_t)port, NULL, NULL, handle_request, m,
+            MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)addr,
+            MHD_OPTION_CONNECTION_LIMIT, l->connections,
+            MHD_OPTION_PER_IP_CONNECTION_LIMIT, l->per_ip,
+            MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_NOTIFY_CONNECTION,
+            httpd_deadline_notify, m->deadline, MHD_OPTION_END);
+}
+
+int metrics_serve(struct metrics *m, const char *bind, int port, char *errstr,
+                  size_t errstr_size)
+{
+        struct sockaddr_storage addr;
+        const union MHD_DaemonInfo *info;
+        /* MHD_USE_AUTO: epoll (or poll), not select(). The worker holds one
+         * socket per HTTP call in flight, so past ~1000 of them the probes'
+         * sockets get numbers >= FD_SETSIZE, which select() cannot watch:
+         * /healthz, /readyz and /metrics then stopped answering under load
+         * (found by bench/: no sample at caps >= 2048). */
+        unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+        int ipv6;
+        char err[128];
+
+        if (check_serve_args(m, bind, port, errstr, errstr_size) != 0)
+                return -1;
         if (parse_bind(bind, port, &addr, &ipv6) == 0) {
                 set_err(errstr, errstr_size,
                         "metrics: bind address \"%s\" is not an IPv4 or IPv6 "
@@ -934,16 +989,20 @@ int metrics_serve(struct metrics *m, const char *bind, int port, char *errstr,
          * module never prints. */
         if (ipv6)
                 flags |= MHD_USE_DUAL_STACK;
+        m->deadline =
+            httpd_deadline_new(m->limits.deadline_ms, err, sizeof(err));
+        if (!m->deadline) {
+                set_err(errstr, errstr_size, "metrics: %s", err);
+                return -1;
+        }
         errno = 0;
-        m->daemon = MHD_start_daemon(
-            flags, (uint16_t)port, NULL, NULL, handle_request, m,
-            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-            MHD_OPTION_CONNECTION_LIMIT, HTTP_CONN_LIMIT,
-            MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONN_TIMEOUT_S, MHD_OPTION_END);
+        m->daemon = start_daemon(m, flags, port, &addr);
         if (!m->daemon) {
                 set_err(errstr, errstr_size,
                         "metrics: cannot listen on %s port %d: %s", bind, port,
                         errno ? strerror(errno) : "unknown error");
+                httpd_deadline_free(m->deadline);
+                m->deadline = NULL;
                 return -1;
         }
         info = MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_BIND_PORT);

@@ -16,6 +16,20 @@ struct metrics;
 struct metrics *metrics_new(void);
 void metrics_free(struct metrics *m); /* stops the server too */
 
+/* What one slow or hostile client may hold of the HTTP server, so that the
+ * kubelet's probes still get answered. A zero field keeps its default. */
+struct metrics_limits {
+        unsigned int connections;     /* at once, all clients (128) */
+        unsigned int per_ip;          /* at once, one client address (16) */
+        unsigned int idle_timeout_ms; /* silence before closing (3000),
+                                       * rounded up to whole seconds */
+        unsigned int deadline_ms;     /* whole request, response included
+                                       * (5000) */
+};
+
+/* Before metrics_serve(); not thread-safe with it. */
+void metrics_set_limits(struct metrics *m, const struct metrics_limits *l);
+
 /* Starts the HTTP server on bind:port (port 0 = ephemeral). */
 int metrics_serve(struct metrics *m, const char *bind, int port, char *errstr,
                   size_t errstr_size);

@@ -4,6 +4,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "text.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -97,8 +98,8 @@ static json_t *error_string(const char *error)
         log_redact(buf);
         int cut = n > OUTCOME_ERROR_MAX;
         if (cut)
-                n = log_utf8_cut(buf, OUTCOME_ERROR_MAX);
-        log_fix_utf8(buf, n);
+                n = text_utf8_cut(buf, n, OUTCOME_ERROR_MAX);
+        text_fix_utf8(buf, n);
         buf[n] = '\0';
         if (cut)
                 memcpy(buf + n, outcome_ellipsis, sizeof(outcome_ellipsis));

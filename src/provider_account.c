@@ -2,8 +2,14 @@
  * secrets, TLS and limits. */
 #include "provider_model.h"
 
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- limits ------------------------------------------------------------ */
 
@@ -234,6 +240,71 @@ static int check_base_url(struct loader *ld, const config_setting_t *s,
         return 0;
 }
 
+/* ---- insecure settings ---------------------------------------------- */
+
+/* The environment variable that lets an operator turn TLS off for a
+ * non-loopback host anyway, knowingly (a lab, a sidecar proxy). */
+#define ALLOW_INSECURE_ENV "ERASURE_ALLOW_INSECURE"
+
+static int host_is_loopback(const char *host)
+{
+        struct in_addr a4;
+        struct in6_addr a6;
+        char bare[INET6_ADDRSTRLEN + 2];
+        size_t n = strlen(host);
+
+        if (strcasecmp(host, "localhost") == 0)
+                return 1;
+        if (inet_pton(AF_INET, host, &a4) == 1)
+                return (ntohl(a4.s_addr) >> 24) == 127;
+        if (n < 2 || n - 2 >= sizeof(bare) || host[0] != '[' ||
+            host[n - 1] != ']')
+                return 0;
+        memcpy(bare, host + 1, n - 2);
+        bare[n - 2] = '\0';
+        return inet_pton(AF_INET6, bare, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+/* 1 if the URL's host is loopback, where no one else is on the wire. The
+ * host is what libcurl will connect to, so libcurl parses it. */
+static int url_is_loopback(const char *url)
+{
+        CURLU *u = curl_url();
+        char *host = NULL;
+        int loopback = 0;
+
+        if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+                loopback = host_is_loopback(host);
+        curl_free(host);
+        curl_url_cleanup(u);
+        return loopback;
+}
+
+static int insecure_allowed(const char *url)
+{
+        const char *env = getenv(ALLOW_INSECURE_ENV);
+        return url_is_loopback(url) || (env && strcmp(env, "1") == 0);
+}
+
+/* Refuses a setting that weakens transport security (allow_plain_http =
+ * true, tls_verify = false) unless the host is loopback or the operator
+ * set ERASURE_ALLOW_INSECURE=1: a test setting must not reach a
+ * production config unnoticed. */
+static int check_insecure(struct loader *ld, const config_setting_t *s,
+                          const char *name, const char *url)
+{
+        const config_setting_t *cs = config_setting_get_member(s, name);
+        if (insecure_allowed(url))
+                return 0;
+        /* The URL is not quoted: its user part could hold a password. */
+        return confread_fail(&ld->cr, cs, NULL,
+                             "refused: the base_url host is not loopback "
+                             "(allowed for 127.0.0.0/8, ::1 and localhost, or "
+                             "with %s=1)",
+                             ALLOW_INSECURE_ENV);
+}
+
 static int load_base_url(struct loader *ld, const config_setting_t *s,
                          struct provider_account *acct, const char **vals)
 {
@@ -262,8 +333,12 @@ static int load_base_url(struct loader *ld, const config_setting_t *s,
         if (!acct->base_url)
                 return confread_fail(&ld->cr, us ? us : s, NULL, "too long");
         confread_path(s, where, sizeof(where));
-        return check_base_url(ld, us ? us : d->base_url_setting, acct->base_url,
-                              allow_http, where);
+        if (check_base_url(ld, us ? us : d->base_url_setting, acct->base_url,
+                           allow_http, where) != 0)
+                return -1;
+        return allow_http
+                   ? check_insecure(ld, s, "allow_plain_http", acct->base_url)
+                   : 0;
 }
 
 static int pick_scheme(struct loader *ld, const config_setting_t *s,
@@ -453,6 +528,21 @@ static int load_auth_headers(struct loader *ld, const config_setting_t *s,
         return 0;
 }
 
+/* A CA bundle that cannot be read would fail every call at run time,
+ * with a TLS error that does not name the setting. */
+static int check_ca_file(struct loader *ld, const config_setting_t *cs,
+                         const char *path)
+{
+        struct stat st;
+        if (stat(path, &st) != 0 || access(path, R_OK) != 0)
+                return confread_fail(&ld->cr, cs, NULL, "%s: %s", path,
+                                     strerror(errno));
+        if (!S_ISREG(st.st_mode))
+                return confread_fail(&ld->cr, cs, NULL,
+                                     "%s: not a regular file", path);
+        return 0;
+}
+
 static int load_account_tls(struct loader *ld, const config_setting_t *s,
                             struct provider_account *acct)
 {
@@ -460,12 +550,17 @@ static int load_account_tls(struct loader *ld, const config_setting_t *s,
         if (confread_bool(&ld->cr, s, "tls_verify", &acct->limits.tls_verify) <
             0)
                 return -1;
+        if (!acct->limits.tls_verify &&
+            check_insecure(ld, s, "tls_verify", acct->base_url) != 0)
+                return -1;
         int rc = confread_string(&ld->cr, s, "ca_file", &ca);
         if (rc <= 0)
                 return rc;
         const config_setting_t *cs = config_setting_get_member(s, "ca_file");
         if (!ca[0])
                 return confread_fail(&ld->cr, cs, NULL, "must not be empty");
+        if (check_ca_file(ld, cs, ca) != 0)
+                return -1;
         if (confread_strdup(&ld->cr, cs, ca, &acct->ca_file) != 0)
                 return -1;
         acct->limits.ca_file = acct->ca_file;

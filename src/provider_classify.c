@@ -2,6 +2,9 @@
  * then the defaults (DESIGN §3). */
 #include "provider_model.h"
 
+#include "log.h"
+#include "text.h"
+
 #include <stdio.h>
 
 /* ---- classification ---------------------------------------------------- */
@@ -59,9 +62,9 @@ static const char *string_at(json_t *doc, const char *key, size_t index)
 }
 
 /* The provider's own words: the error fields the vendors' documents show
- * (message, ERROR, detail[0].msg, …), else the start of the raw body. */
-static void provider_text(json_t *doc, const char *body, size_t len, char *out,
-                          size_t cap)
+ * (message, ERROR, detail[0].msg, …), else the raw body. */
+static const char *provider_words(json_t *doc, const char *body, size_t len,
+                                  size_t *n)
 {
         static const char *const keys[] = {"message", "error",    "ERROR",
                                            "detail",  "messages", NULL};
@@ -76,11 +79,43 @@ static void provider_text(json_t *doc, const char *body, size_t len, char *out,
                 if (!s)
                         s = json_string_value(json_object_get(err, "message"));
         }
-        if (s)
-                provider_escape_text(out, cap, s, strlen(s), PROVIDER_TEXT_MAX);
-        else
-                provider_escape_text(out, cap, body ? body : "", body ? len : 0,
-                                     PROVIDER_TEXT_MAX);
+        if (s) {
+                *n = strlen(s);
+                return s;
+        }
+        *n = body ? len : 0;
+        return body ? body : "";
+}
+
+/* The start of the provider's words, escaped. A vendor may echo the
+ * credential it was sent, so all of the text is redacted before it is cut
+ * to PROVIDER_TEXT_MAX: a secret straddling the cut is masked whole, and
+ * the end of a cut is masked where it starts a secret. With no memory for
+ * the copy nothing is quoted rather than something unredacted. */
+static void provider_text(json_t *doc, const char *body, size_t len, char *out,
+                          size_t cap)
+{
+        size_t n;
+        const char *s = provider_words(doc, body, len, &n);
+        char *copy = malloc(n + 1);
+
+        out[0] = '\0';
+        if (!copy)
+                return;
+        memcpy(copy, s, n);
+        copy[n] = '\0';
+        log_redact_len(copy, n);
+        if (n > PROVIDER_TEXT_MAX)
+                log_redact_cut(copy, PROVIDER_TEXT_MAX);
+        text_escape(out, cap, copy, n, PROVIDER_TEXT_MAX, 0);
+        free(copy);
+}
+
+/* What a vendor says when it refuses our credentials is the likeliest
+ * place for them to be echoed, and it never helps more than the status. */
+static int refuses_credentials(long status)
+{
+        return status == 401 || status == 403;
 }
 
 static void default_verdict(const struct provider_action *a, long status,
@@ -105,18 +140,23 @@ static void default_verdict(const struct provider_action *a, long status,
         out->kind = PROVIDER_FAILED;
 }
 
-/* "HTTP <status>[: why][: provider text]", the text cut to fit. */
+/* "HTTP <status>[: why][: provider text]", the text cut to fit; never
+ * the text on 401/403. */
 static void write_error(struct provider_verdict *out, long status,
                         const char *why, json_t *doc, const char *body,
                         size_t body_len)
 {
         size_t cap = sizeof(out->error);
+        if (refuses_credentials(status) && !why[0])
+                why = "credentials refused";
         int n = snprintf(out->error, cap, "HTTP %ld%s%s", status,
                          why[0] ? ": " : "", why);
         if (n < 0 || (size_t)n + 3 >= cap)
                 return;
         char *text = out->error + n + 2;
-        provider_text(doc, body, body_len, text, cap - (size_t)n - 2);
+        text[0] = '\0';
+        if (!refuses_credentials(status))
+                provider_text(doc, body, body_len, text, cap - (size_t)n - 2);
         if (text[0])
                 memcpy(out->error + n, ": ", 2);
         else

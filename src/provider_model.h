@@ -8,6 +8,7 @@
 #include "provider.h"
 #include "buf.h"
 #include "confread.h"
+#include "text.h"
 
 #include <regex.h>
 #include <stdlib.h>
@@ -51,11 +52,7 @@ static inline int is_token_char(unsigned char c)
 
 static inline int has_ctl(const char *s, size_t n)
 {
-        for (size_t i = 0; i < n; i++) {
-                if (is_ctl((unsigned char)s[i]))
-                        return 1;
-        }
-        return 0;
+        return text_has_ctl(s, n);
 }
 
 static inline int all_chars(const char *s, int (*ok)(unsigned char))
@@ -232,8 +229,6 @@ struct loader {
 
 /* ---- provider_plan.c: bounded strings ---------------------------------- */
 
-void provider_escape_text(char *dst, size_t cap, const char *src, size_t len,
-                          size_t max_in);
 int provider_has_dot_segment(const char *path);
 
 /* ---- provider_load.c: definitions ------------------------------------- */

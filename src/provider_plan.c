@@ -2,39 +2,10 @@
  * render URLs, headers and bodies (DESIGN §3). */
 #include "provider_model.h"
 
+#include "text.h"
+
 #include <stdarg.h>
 #include <stdio.h>
-
-/* Writes up to max_in bytes of src as printable ASCII ("\xNN" for the
- * rest) so hostile or binary text can go into errors, logs and JSON
- * without further care. Never splits an escape; marks a cut with "...". */
-void provider_escape_text(char *dst, size_t cap, const char *src, size_t len,
-                          size_t max_in)
-{
-        size_t o = 0, i = 0;
-        size_t n = len < max_in ? len : max_in;
-
-        if (cap == 0)
-                return;
-        for (; i < n; i++) {
-                unsigned char c = (unsigned char)src[i];
-                char tmp[8];
-                size_t tl = 1;
-                if (c >= 0x20 && c < 0x7f)
-                        tmp[0] = (char)c;
-                else
-                        tl = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02X", c);
-                if (o + tl + 1 > cap)
-                        break;
-                memcpy(dst + o, tmp, tl);
-                o += tl;
-        }
-        if (i < len && o + 4 <= cap) {
-                memcpy(dst + o, "...", 3);
-                o += 3;
-        }
-        dst[o] = '\0';
-}
 
 /* Dot segments are resolved away by curl or the server and would change
  * which resource is deleted. */
@@ -120,6 +91,13 @@ static enum request_error check_string(struct planner *pl,
         if (strlen(s) != n || has_ctl(s, n))
                 return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
                                  "%s: contains a control character", path);
+        /* Such characters reach the resource in outcomes and logs, where
+         * they can make one identifier read as another. */
+        if (text_has_deceptive(s, n))
+                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                 "%s: contains a C1 control, bidi control or "
+                                 "line separator",
+                                 path);
         if (n > p->max_length)
                 return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
                                  "%s: longer than %zu bytes", path,
@@ -213,7 +191,7 @@ static enum request_error unknown_field(struct planner *pl, const char *prefix,
                                         const char *key, size_t len)
 {
         char esc[ECHO_MAX * 4 + 8];
-        provider_escape_text(esc, sizeof(esc), key, len, ECHO_MAX);
+        text_escape(esc, sizeof(esc), key, len, ECHO_MAX, 0);
         return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
                          "targets[%zu].%s%s: unknown field", pl->target, prefix,
                          esc);
@@ -356,8 +334,7 @@ static enum request_error find_account(struct planner *pl,
         const struct provider_def *d = provider_find_def(pl->reg, prov);
 
         if (!d) {
-                provider_escape_text(esc, sizeof(esc), prov, strlen(prov),
-                                     ECHO_MAX);
+                text_escape(esc, sizeof(esc), prov, strlen(prov), ECHO_MAX, 0);
                 return plan_fail(pl, REQUEST_ERR_UNKNOWN_PROVIDER,
                                  "targets[%zu].provider: unknown provider "
                                  "\"%s\"",
@@ -370,7 +347,7 @@ static enum request_error find_account(struct planner *pl,
                         return REQUEST_OK;
                 }
         }
-        provider_escape_text(esc, sizeof(esc), name, strlen(name), ECHO_MAX);
+        text_escape(esc, sizeof(esc), name, strlen(name), ECHO_MAX, 0);
         return plan_fail(pl, REQUEST_ERR_UNKNOWN_ACCOUNT,
                          "targets[%zu].account: provider %s has no account "
                          "\"%s\"",

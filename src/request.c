@@ -1,6 +1,8 @@
 /* request — the version-1 envelope of an erasure request (DESIGN §2). */
 #include "request.h"
 
+#include "text.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,38 +220,22 @@ static int rfc3339_valid(const char *s)
         return rfc3339_zone_valid(p);
 }
 
-/* Copies at most REQUEST_QUOTE_MAX bytes of s for an error message, with
- * non-printable bytes (and, when the copy goes between quotes, '"' and
- * '\\') escaped as \\xHH so a hostile value cannot forge log lines or
- * header bytes. out must hold REQUEST_QUOTE_MAX * 4 + 4. */
-static const char *escape_input(const char *s, char *out, int in_quotes)
+#define QUOTE_BUF TEXT_ESCAPE_SIZE(REQUEST_QUOTE_MAX)
+
+/* At most REQUEST_QUOTE_MAX bytes of s for an error message, non-printable
+ * bytes (and, when the copy goes between quotes, '"' and '\\') escaped so
+ * a hostile value cannot forge log lines or header bytes. out holds
+ * QUOTE_BUF bytes. */
+static const char *escape_input(const char *s, char *out, unsigned flags)
 {
-        size_t o = 0;
-        size_t i = 0;
-        for (; s[i] != '\0' && i < REQUEST_QUOTE_MAX; i++) {
-                unsigned char c = (unsigned char)s[i];
-                int special = in_quotes && (c == '"' || c == '\\');
-                if (c < 0x20 || c >= 0x7f || special) {
-                        snprintf(out + o, 5, "\\x%02x", c);
-                        o += 4;
-                } else {
-                        out[o++] = (char)c;
-                }
-        }
-        if (s[i] != '\0') {
-                memcpy(out + o, "...", 3);
-                o += 3;
-        }
-        out[o] = '\0';
+        text_escape(out, QUOTE_BUF, s, strlen(s), REQUEST_QUOTE_MAX, flags);
         return out;
 }
 
 static const char *quote(const char *s, char *out)
 {
-        return escape_input(s, out, 1);
+        return escape_input(s, out, TEXT_ESCAPE_QUOTES);
 }
-
-#define QUOTE_BUF (REQUEST_QUOTE_MAX * 4 + 4)
 
 static const char *json_kind(const json_t *v)
 {

@@ -36,7 +36,13 @@ static const char *const worker_keys[] = {"max_requests_in_flight",
                                           "commit_interval_ms",
                                           "ce_source",
                                           NULL};
-static const char *const metrics_keys[] = {"bind", "port", NULL};
+static const char *const metrics_keys[] = {"bind",
+                                           "port",
+                                           "connection_limit",
+                                           "per_ip_limit",
+                                           "idle_timeout_ms",
+                                           "request_deadline_ms",
+                                           NULL};
 static const char *const log_keys[] = {"level", NULL};
 
 int settings_props_add(struct settings_props *props, const char *kv,
@@ -379,6 +385,27 @@ static int check_memory(struct confread *cr, const struct settings *s,
                        need, limit, from);
 }
 
+/* The probe server's limits against slow clients (struct metrics_limits). */
+static int load_metrics_limits(struct confread *cr, struct metrics_limits *l,
+                               const config_setting_t *m)
+{
+        const struct {
+                const char *name;
+                unsigned int *field;
+                long long hi;
+        } t[] = {{"connection_limit", &l->connections, 65536},
+                 {"per_ip_limit", &l->per_ip, 65536},
+                 {"idle_timeout_ms", &l->idle_timeout_ms, 3600000},
+                 {"request_deadline_ms", &l->deadline_ms, 3600000}};
+        for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+                long long v = *t[i].field;
+                if (read_int(cr, m, t[i].name, 1, t[i].hi, &v))
+                        return -1;
+                *t[i].field = (unsigned int)v;
+        }
+        return 0;
+}
+
 static int load_metrics_log(struct confread *cr, struct settings *s,
                             const config_setting_t *root)
 {
@@ -387,7 +414,8 @@ static int load_metrics_log(struct confread *cr, struct settings *s,
                 long long port = s->metrics_port;
                 if (confread_check_keys(cr, m, metrics_keys) ||
                     read_string(cr, m, "bind", &s->metrics_bind) ||
-                    read_int(cr, m, "port", 0, 65535, &port))
+                    read_int(cr, m, "port", 0, 65535, &port) ||
+                    load_metrics_limits(cr, &s->metrics_limits, m))
                         return -1;
                 s->metrics_port = (int)port;
         }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "log.h"
+#include "metrics.h"
 #include "request.h"
 
 struct provider_registry;
@@ -52,6 +53,7 @@ struct settings {
         int64_t commit_interval_ms;
         char *metrics_bind; /* NULL: no metrics server */
         int metrics_port;
+        struct metrics_limits metrics_limits; /* 0: metrics.c's default */
         enum log_level log_level;
         struct provider_registry *providers;
 };

@@ -223,8 +223,15 @@ char *settings_to_json(const struct settings *s)
             put(root, "kafka", kafka_json(s)) ||
             put(root, "worker", worker_json(s)) ||
             put(root, "metrics",
-                json_pack("{s:o, s:i}", "bind", string_or_null(s->metrics_bind),
-                          "port", s->metrics_port)) ||
+                json_pack("{s:o, s:i, s:I, s:I, s:I, s:I}", "bind",
+                          string_or_null(s->metrics_bind), "port",
+                          s->metrics_port, "connection_limit",
+                          (json_int_t)s->metrics_limits.connections,
+                          "per_ip_limit", (json_int_t)s->metrics_limits.per_ip,
+                          "idle_timeout_ms",
+                          (json_int_t)s->metrics_limits.idle_timeout_ms,
+                          "request_deadline_ms",
+                          (json_int_t)s->metrics_limits.deadline_ms)) ||
             put(root, "log",
                 json_pack("{s:s}", "level", level_name(s->log_level))) ||
             put(root, "accounts", accounts_json(s->providers))) {

@@ -52,6 +52,7 @@
 #include "request.h"
 #include "retry.h"
 #include "settings.h"
+#include "text.h"
 #include "worker_model.h"
 
 #define NOT_IN_HEAP     ((size_t)-1)
@@ -368,11 +369,8 @@ static char *header_string(rd_kafka_headers_t *h, const char *name)
             len == 0 || len > 512)
                 return NULL;
         /* Only printable ASCII travels on into our own headers. */
-        for (size_t i = 0; i < len; i++) {
-                unsigned char ch = ((const unsigned char *)v)[i];
-                if (ch < 0x20 || ch > 0x7e)
-                        return NULL;
-        }
+        if (!text_is_printable_ascii(v, len))
+                return NULL;
         return strndup(v, len);
 }
 

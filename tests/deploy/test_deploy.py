@@ -3,7 +3,8 @@ on copies broken in the ways that matter: a schema violation, an unknown
 field, a grace period shorter than the drain deadline (changed on either
 side), probe paths or ports that no longer match the code or the config,
 a ScaledObject allowed more replicas than partitions, invalid KEDA fields,
-broken YAML, a Dockerfile that drifted from the README's build.
+broken YAML, a Dockerfile that drifted from the README's build, a
+PrometheusRule that drifted from deploy/prometheus/'s rules.
 
 Each case copies deploy/, config/, src/, scripts/ and .dockerignore into a
 temporary directory, applies one textual edit (asserting it applied), runs
@@ -140,8 +141,8 @@ BREAKS = [
     ("metrics-port-moved-in-config", "config/erasure-worker.conf",
      "port = 9464;", "port = 9465;",
      "metrics.port 9465", ()),
-    ("metrics-bound-to-loopback", "config/erasure-worker.conf",
-     'bind = "0.0.0.0";', 'bind = "127.0.0.1";',
+    ("metrics-bound-to-loopback", B + "deployment.yaml",
+     'args: ["--metrics-bind", "0.0.0.0"]', "",
      "metrics.bind is '127.0.0.1'", ()),
     ("static-membership-env-renamed", "config/erasure-worker.conf",
      'static_membership_env = "POD_NAME";', 'static_membership_env = "MY_POD";',
@@ -201,6 +202,16 @@ BREAKS = [
      '"-c", "/etc/erasure-worker/erasure-worker.conf"]\nLABEL',
      '"-c", "/etc/worker/erasure-worker.conf"]\nLABEL',
      "the config directory /etc/worker", ()),
+    ("prometheusrule-drifts-from-rules-file", P + "prometheusrule.yaml",
+     "    - alert: ErasureProducerUnhealthy\n      expr: erasure_producer_healthy == 0",
+     "    - alert: ErasureProducerUnhealthy\n      expr: erasure_producer_healthy < 0",
+     "PrometheusRule spec.groups differ", ()),
+    ("rules-file-drifts-from-prometheusrule", "deploy/prometheus/erasure-worker-rules.yaml",
+     "        for: 5m\n", "        for: 6m\n",
+     "PrometheusRule spec.groups differ", ()),
+    ("prometheusrule-unknown-field", P + "prometheusrule.yaml",
+     "    - alert: ErasureLoopStalled\n", "    - alert: ErasureLoopStalled\n      severity: page\n",
+     "PrometheusRule/erasure-worker: schema", ()),
 ]
 
 

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # broker.sh - a throw-away single-node Apache Kafka broker for the tests.
 #
-# Why Kafka 3.9.x and not 4.x: the worker links Debian's librdkafka, which is
-# 2.0.2. Kafka 4.0 removed old protocol versions (KIP-896), and librdkafka
-# releases that old mishandle the outcome of the ApiVersions negotiation:
-# when a version they rely on is gone they disable the feature built on it
-# (e.g. the idempotent producer, or the consumer-group APIs) instead of
-# failing loudly. 3.9 is the last release line before those removals; it
-# runs here in KRaft mode, without ZooKeeper. The jars come from Maven
-# Central through pom.xml next to this script.
+# Kafka version: $KAFKA_VERSION (default 3.9.2), passed to pom.xml as
+# -Dkafka.version; each version has its own jar cache. CI runs the
+# real-broker tier on 3.9.x and 4.1.x. The worker links Debian's librdkafka
+# 2.0.2; Kafka 4.0 removed old protocol versions (KIP-896), and a client
+# that old, when a version it relies on is gone, disables the feature built
+# on it instead of failing: on 4.0.0 it logs "Disabling feature
+# BrokerBalancedConsumer" and "... Sasl" (with debug=feature; JoinGroup v0
+# is gone). 4.1 restored those versions; 3.9.x and 4.1.x are tested, 4.0.x
+# is not supported (README). The broker runs in KRaft mode, without
+# ZooKeeper; the jars come from Maven Central through pom.xml next to this
+# script.
 #
 # Usage:
 #   broker.sh start        --dir DIR [--cache JARDIR] [--owner-pid PID]
@@ -35,11 +38,11 @@
 # create-topic
 #           Creates NAME with PARTITIONS partitions, replication factor 1.
 #
-# Jar cache: --cache DIR, else $ERASURE_BUILD_DIR/kafka-jars, else
-# <repo>/build/kafka-jars. It is (re)filled with
+# Jar cache: --cache DIR, else $ERASURE_BUILD_DIR/kafka-jars-VERSION, else
+# <repo>/build/kafka-jars-VERSION. It is (re)filled with
 # `mvn -B -q dependency:copy-dependencies` only when missing or when pom.xml
-# changed; Maven's own repository stays the default (~/.m2), so a re-fill is
-# offline-fast too.
+# or the version changed; Maven's own repository stays the default (~/.m2),
+# so a re-fill is offline-fast too.
 #
 # Missing java or mvn are installed with apt-get (openjdk-17-jre-headless,
 # maven), through sudo when not root.
@@ -48,6 +51,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 POM="$HERE/pom.xml"
+KAFKA_VERSION="${KAFKA_VERSION:-3.9.2}"
 START_TIMEOUT="${BROKER_START_TIMEOUT:-90}"
 STOP_TIMEOUT=30
 # Startup speed matters more than peak throughput for a test broker on a
@@ -98,16 +102,17 @@ ensure_tools() {
 
 default_cache() {
 	if [ -n "${ERASURE_BUILD_DIR:-}" ]; then
-		echo "$ERASURE_BUILD_DIR/kafka-jars"
+		echo "$ERASURE_BUILD_DIR/kafka-jars-$KAFKA_VERSION"
 	else
-		echo "$REPO/build/kafka-jars"
+		echo "$REPO/build/kafka-jars-$KAFKA_VERSION"
 	fi
 }
 
 # fetch_jars CACHE: make CACHE hold the jars pom.xml lists.
 fetch_jars() {
 	local cache="$1" want have
-	want="$(sha256sum "$POM" | cut -d' ' -f1)"
+	want="$( (cat "$POM" && echo "kafka.version=$KAFKA_VERSION") |
+		sha256sum | cut -d' ' -f1)"
 	have="$(cat "$cache/.pom.sha256" 2>/dev/null || true)"
 	[ "$want" = "$have" ] && return 0
 
@@ -120,8 +125,9 @@ fetch_jars() {
 		local t0 tmp
 		t0="$(now)"
 		tmp="$(mktemp -d "$cache.tmp.XXXXXX")"
-		note "fetching Kafka jars into $cache (mvn)"
+		note "fetching Kafka $KAFKA_VERSION jars into $cache (mvn)"
 		if ! mvn -B -q -f "$POM" dependency:copy-dependencies \
+			-Dkafka.version="$KAFKA_VERSION" \
 			-DoutputDirectory="$tmp" -Dmdep.useRepositoryLayout=false \
 			>"$tmp.log" 2>&1; then
 			tail -n 50 "$tmp.log" >&2
@@ -541,6 +547,8 @@ cmd_describe_group() {
 
 # --- main ----------------------------------------------------------------
 
+[[ "$KAFKA_VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+	die "KAFKA_VERSION must be MAJOR.MINOR.PATCH, not '$KAFKA_VERSION'"
 [ $# -ge 1 ] || usage
 command="$1"
 shift

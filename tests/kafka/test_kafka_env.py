@@ -2,15 +2,18 @@
 broker (marked real_kafka) and the mock-kafka cluster (unmarked). Neither is
 ever skipped: a Kafka that cannot start fails the test."""
 
+import os
 import socket
+import subprocess
 import time
 import uuid
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from kafka_env import (BrokerStartError, Collector, KafkaEnvError,
-                       MockCluster, RealBroker, committed_lag, produce)
+from kafka_env import (BROKER_SH, BrokerStartError, Collector,
+                       KafkaEnvError, MockCluster, RealBroker, committed_lag,
+                       produce)
 
 N = 100
 PARTITIONS = 3
@@ -92,6 +95,32 @@ def test_real_broker_roundtrip_and_restart(real_broker):
         print(f"\nreal broker restarted in {real_broker.start_seconds:.1f}s")
         # Same address, same data; the running collector reconnects.
         roundtrip(real_broker.bootstrap, topic, N, 2 * N, collector)
+
+
+@pytest.mark.real_kafka
+def test_real_broker_runs_the_requested_kafka_version(real_broker):
+    """KAFKA_VERSION (CI: 3.9.2 and 4.1.2) picks the jars the broker runs,
+    from a cache of that version's own."""
+    want = os.environ.get("KAFKA_VERSION", "3.9.2")
+    with open(os.path.join(real_broker.workdir, "jars")) as f:
+        cache = f.read().strip()
+    assert cache.endswith(f"kafka-jars-{want}")
+    jars = os.listdir(cache)
+    assert f"kafka_2.13-{want}.jar" in jars, sorted(jars)
+    assert not [j for j in jars if j.startswith("kafka_2.13-")
+                and j != f"kafka_2.13-{want}.jar"]
+    pid = int(open(os.path.join(real_broker.workdir, "broker.pid")).read())
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        assert f"kafka_2.13-{want}.jar".encode() in f.read()
+
+
+def test_broker_sh_refuses_a_malformed_kafka_version(tmp_path):
+    env = dict(os.environ, KAFKA_VERSION="4.1;rm")
+    r = subprocess.run([BROKER_SH, "fetch", "--cache", str(tmp_path / "j")],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "KAFKA_VERSION must be MAJOR.MINOR.PATCH" in r.stderr
+    assert not (tmp_path / "j").exists()
 
 
 @pytest.mark.real_kafka

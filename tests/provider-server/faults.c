@@ -10,6 +10,8 @@
 
 #define PROVIDER_ANY   (-2)
 #define MAX_LATENCY_MS 3600000
+#define MAX_PAD_BYTES  (1LL << 40)
+#define MAX_ECHO_PAD   65536
 
 struct fault_rule {
         long id;
@@ -18,10 +20,13 @@ struct fault_rule {
         unsigned int status; /* 0: not set */
         char *retry_after;
         char *body;
+        long long pad_bytes; /* 0: none */
         double rate;
         long times; /* -1: unlimited */
         bool hang;
         bool reset;
+        enum echo_mode echo;
+        long echo_pad; /* -1: not set */
         long applied;
 };
 
@@ -117,6 +122,17 @@ static bool parse_bool(json_t *v, bool *out)
         return true;
 }
 
+static bool parse_pad(json_t *v, long long *out)
+{
+        if (v == NULL)
+                return true;
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > MAX_PAD_BYTES)
+                return false;
+        *out = (long long)json_integer_value(v);
+        return true;
+}
+
 static bool parse_rate(json_t *v, double *out)
 {
         if (v == NULL)
@@ -133,8 +149,9 @@ static bool parse_rate(json_t *v, double *out)
 static const char *unknown_key(json_t *rule)
 {
         static const char *const known[] = {
-            "provider", "latency_ms", "status", "retry_after", "body",
-            "rate",     "times",      "hang",   "reset",
+            "provider", "latency_ms", "status", "retry_after",
+            "body",     "pad_bytes",  "rate",   "times",
+            "hang",     "reset",      "echo",   "echo_pad",
         };
         const char *key;
         json_t *v;
@@ -149,6 +166,13 @@ static const char *unknown_key(json_t *rule)
                         return key;
         }
         return NULL;
+}
+
+static bool parse_echo(json_t *v, enum echo_mode *out)
+{
+        if (v == NULL)
+                return true;
+        return json_is_string(v) && echo_mode_parse(json_string_value(v), out);
 }
 
 static const char *parse_fields(json_t *j, struct fault_rule *r)
@@ -168,6 +192,8 @@ static const char *parse_fields(json_t *j, struct fault_rule *r)
                 return "retry_after must be a string";
         if (!parse_string(json_object_get(j, "body"), &r->body))
                 return "body must be a string";
+        if (!parse_pad(json_object_get(j, "pad_bytes"), &r->pad_bytes))
+                return "pad_bytes must be an integer 1..2^40";
         if (!parse_rate(json_object_get(j, "rate"), &r->rate))
                 return "rate must be a number 0..1";
         if (!parse_int(json_object_get(j, "times"), -1, 1000000000L,
@@ -178,6 +204,11 @@ static const char *parse_fields(json_t *j, struct fault_rule *r)
                 return "hang must be a boolean";
         if (!parse_bool(json_object_get(j, "reset"), &r->reset))
                 return "reset must be a boolean";
+        if (!parse_echo(json_object_get(j, "echo"), &r->echo))
+                return "echo must be raw, percent or base64";
+        if (!parse_int(json_object_get(j, "echo_pad"), 0, MAX_ECHO_PAD,
+                       &r->echo_pad))
+                return "echo_pad must be an integer 0..65536";
         return NULL;
 }
 
@@ -187,8 +218,13 @@ static const char *check_combination(const struct fault_rule *r)
                 return "hang and reset exclude each other";
         if ((r->hang || r->reset) && r->status != 0)
                 return "hang/reset send no status";
-        if ((r->body != NULL || r->retry_after != NULL) && r->status == 0)
-                return "body and retry_after need a status";
+        if ((r->body != NULL || r->retry_after != NULL || r->pad_bytes) &&
+            r->status == 0)
+                return "body, pad_bytes and retry_after need a status";
+        if (r->echo != ECHO_NONE && (r->status == 0 || r->body != NULL))
+                return "echo needs a status and no body";
+        if (r->echo_pad >= 0 && r->echo == ECHO_NONE)
+                return "echo_pad needs echo";
         if (r->latency_ms < 0 && r->status == 0 && !r->hang && !r->reset)
                 return "a rule needs latency_ms, status, hang or reset";
         return NULL;
@@ -205,7 +241,8 @@ static void append_rule(const struct fault_rule *r)
 
 long faults_add(json_t *rule, char *err, size_t err_len)
 {
-        struct fault_rule r = {.latency_ms = -1, .rate = 1.0, .times = -1};
+        struct fault_rule r = {
+            .latency_ms = -1, .rate = 1.0, .times = -1, .echo_pad = -1};
         const char *problem = NULL;
         const char *bad_key;
         long id;
@@ -264,6 +301,13 @@ static json_t *rule_json(const struct fault_rule *r)
         if (r->body != NULL)
                 json_object_set_new(
                     j, "body", json_lossy_string(r->body, strlen(r->body)));
+        if (r->pad_bytes)
+                json_object_set_new(j, "pad_bytes", json_integer(r->pad_bytes));
+        if (r->echo != ECHO_NONE)
+                json_object_set_new(j, "echo",
+                                    json_string(echo_mode_name(r->echo)));
+        if (r->echo_pad >= 0)
+                json_object_set_new(j, "echo_pad", json_integer(r->echo_pad));
         return j;
 }
 
@@ -309,6 +353,9 @@ static void apply_rule(struct fault_rule *r, struct fault_outcome *out)
         out->status = r->status;
         out->retry_after = r->retry_after ? xstrdup(r->retry_after) : NULL;
         out->body = r->body ? xstrdup(r->body) : NULL;
+        out->pad_bytes = (unsigned long long)r->pad_bytes;
+        out->echo = r->echo;
+        out->echo_pad = r->echo_pad > 0 ? (unsigned int)r->echo_pad : 0;
 }
 
 void faults_pick(enum provider p, struct fault_outcome *out)

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "echo.h"
 #include "providers.h"
 
 enum fault_action {
@@ -21,6 +22,9 @@ struct fault_outcome {
         unsigned int status;
         char *retry_after;
         char *body;
+        unsigned long long pad_bytes; /* spaces streamed after body */
+        enum echo_mode echo;          /* quote the request's credentials */
+        unsigned int echo_pad;
 };
 
 void faults_init(unsigned long long seed, unsigned int base_latency_ms);

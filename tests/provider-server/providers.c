@@ -522,6 +522,12 @@ void provider_fault_reply(enum provider p, unsigned int status,
 
         if (reason == NULL || *reason == '\0')
                 reason = "Injected fault";
+        provider_fault_reply_text(p, status, reason, out);
+}
+
+void provider_fault_reply_text(enum provider p, unsigned int status,
+                               const char *reason, struct reply *out)
+{
         /* These statuses must not carry a body. */
         if (status < 200 || status == 204 || status == 304) {
                 reply_json(out, status, NULL);

@@ -38,5 +38,8 @@ void provider_handle(enum provider p, const struct provider_request *rq,
 /* The body a vendor would plausibly send with an injected status. */
 void provider_fault_reply(enum provider p, unsigned int status,
                           struct reply *out);
+/* The same vendor-shaped error body, with text as its message. */
+void provider_fault_reply_text(enum provider p, unsigned int status,
+                               const char *text, struct reply *out);
 
 #endif

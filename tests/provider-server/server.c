@@ -267,13 +267,61 @@ static bool status_has_no_body(unsigned int status)
         return status < 200 || status == 204 || status == 304;
 }
 
-static enum MHD_Result queue(struct MHD_Connection *conn, struct reply *r,
-                             const char *retry_after)
+/* A body followed by pad spaces (fault pad_bytes), generated as it is
+ * sent: a body of many GiB costs no memory. */
+struct padded {
+        char *head;
+        size_t head_len;
+};
+
+static ssize_t padded_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+        const struct padded *p = cls;
+        size_t n = 0;
+
+        if (pos < p->head_len) {
+                n = p->head_len - (size_t)pos;
+                n = n < max ? n : max;
+                memcpy(buf, p->head + pos, n);
+        }
+        memset(buf + n, ' ', max - n);
+        return (ssize_t)max;
+}
+
+static void padded_free(void *cls)
+{
+        struct padded *p = cls;
+
+        free(p->head);
+        free(p);
+}
+
+static struct MHD_Response *padded_response(struct reply *r,
+                                            unsigned long long pad)
+{
+        struct padded *p = xmalloc(sizeof(*p));
+        struct MHD_Response *resp;
+
+        p->head = r->body; /* now p's */
+        p->head_len = r->body ? r->body_len : 0;
+        r->body = NULL;
+        resp = MHD_create_response_from_callback(p->head_len + pad, 16384,
+                                                 padded_read, p, padded_free);
+        if (resp == NULL)
+                padded_free(p);
+        return resp;
+}
+
+static enum MHD_Result queue_padded(struct MHD_Connection *conn,
+                                    struct reply *r, const char *retry_after,
+                                    unsigned long long pad)
 {
         struct MHD_Response *resp;
         enum MHD_Result ret;
 
-        if (r->body != NULL && !status_has_no_body(r->status))
+        if (pad > 0 && !status_has_no_body(r->status))
+                resp = padded_response(r, pad);
+        else if (r->body != NULL && !status_has_no_body(r->status))
                 resp = MHD_create_response_from_buffer(r->body_len, r->body,
                                                        MHD_RESPMEM_MUST_FREE);
         else
@@ -297,6 +345,12 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct reply *r,
         ret = MHD_queue_response(conn, r->status, resp);
         MHD_destroy_response(resp);
         return ret;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *conn, struct reply *r,
+                             const char *retry_after)
+{
+        return queue_padded(conn, r, retry_after, 0);
 }
 
 static enum MHD_Result answer_too_large(struct request *rq,
@@ -342,6 +396,15 @@ static void reset_connection(struct MHD_Connection *conn)
                            sizeof(lg));
 }
 
+static void echo_reply(struct request *rq, struct reply *r)
+{
+        char *text =
+            echo_credentials(rq->headers, rq->fault.echo, rq->fault.echo_pad);
+
+        provider_fault_reply_text(rq->provider, rq->fault.status, text, r);
+        free(text);
+}
+
 static void build_reply(struct request *rq, struct reply *r)
 {
         struct provider_request prq = {
@@ -355,6 +418,8 @@ static void build_reply(struct request *rq, struct reply *r)
 
         if (rq->fault.action != FAULT_STATUS)
                 provider_handle(rq->provider, &prq, r);
+        else if (rq->fault.echo != ECHO_NONE)
+                echo_reply(rq, r);
         else if (rq->fault.body != NULL)
                 reply_raw(r, rq->fault.status, rq->fault.body);
         else
@@ -375,9 +440,10 @@ static enum MHD_Result execute(struct request *rq, struct MHD_Connection *conn)
         }
         build_reply(rq, &r);
         record(rq, r.status);
-        return queue(conn, &r,
-                     rq->fault.action == FAULT_STATUS ? rq->fault.retry_after
-                                                      : NULL);
+        if (rq->fault.action != FAULT_STATUS)
+                return queue(conn, &r, NULL);
+        return queue_padded(conn, &r, rq->fault.retry_after,
+                            rq->fault.pad_bytes);
 }
 
 /* Parks the connection until due; false if the server is stopping. */

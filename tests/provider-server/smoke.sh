@@ -141,6 +141,17 @@ PY
 expect 200 '"ok":true' -X DELETE "$B/_control/calls"
 expect 200 '"calls":[]' "$B/_control/calls"
 
+# Echo faults: the vendor-shaped error quotes the credentials received
+expect 201 ids -X POST -d '{"provider":"vectara","status":400,"echo":"raw","times":1}' "$B/_control/faults"
+expect 400 '"credentials received: x-api-key=test-vectara-key;"' -X DELETE "${VK[@]}" "$VS/agt_a/sessions/ase_1"
+expect 201 ids -X POST -d '{"provider":"convai","status":503,"echo":"base64","echo_pad":2,"times":1}' "$B/_control/faults"
+expect 503 '"..credentials received: convai-api-key=dGVzdC1jb252YWkta2V5;"' -X POST "${CK[@]}" -d '{"charID":"c","sessionIDs":["s"]}' "$CV"
+expect 201 ids -X POST -d '{"provider":"algolia","status":500,"echo":"percent","times":1}' "$B/_control/faults"
+expect 500 'x-algolia-application-id=test-algolia-app; x-algolia-api-key=a%20b%2Fc;' -X DELETE -H 'x-algolia-application-id: test-algolia-app' -H 'x-algolia-api-key: a b/c' "$AL/user-data/u"
+expect 400 "echo needs a status" -X POST -d '{"echo":"raw"}' "$B/_control/faults"
+expect 400 "echo must be" -X POST -d '{"status":500,"echo":"rot13"}' "$B/_control/faults"
+expect 200 '"ok":true' -X DELETE "$B/_control/faults"
+
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID" || { echo "FAIL: server exit status $?"; fails=$((fails + 1)); }
 SERVER_PID=

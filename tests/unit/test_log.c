@@ -382,6 +382,72 @@ static void secret_table_is_bounded(void **state)
         assert_int_equal(count_lines(output()), 1);
 }
 
+static void encoded_forms_of_a_secret_masked(void **state)
+{
+        (void)state;
+        log_add_secret("Zq+/7k=Yy w~9#");
+        /* As a vendor may echo it: percent-encoded (both hex cases),
+         * base64 alone, base64 inside a Basic "user:secret", base64url.
+         * Only characters made of the secret's bits alone are masked. */
+        char s[] = "u=Zq%2B%2F7k%3DYy%20w~9%23 l=Zq%2b%2f7k%3dYy%20w~9%23 "
+                   "b=WnErLzdrPVl5IHd+OSM= "
+                   "basic=dXNlcjpacSsvN2s9WXkgd345Iw== "
+                   "url=WnErLzdrPVl5IHd-OSM=";
+        log_redact(s);
+        assert_string_equal(s, "u=************************ "
+                               "l=************************ "
+                               "b=******************M= "
+                               "basic=dXNlcjp******************w== "
+                               "url=******************M=");
+}
+
+static void encoded_forms_in_log_lines(void **state)
+{
+        (void)state;
+        log_add_secret("Zq+/7k=Yy w~9#");
+        log_info(NULL, NULL, "echo %s", "Zq%2B%2F7k%3DYy%20w~9%23");
+        json_t *obj = only_line();
+        assert_string_equal(field(obj, "msg"), "echo ************************");
+        json_decref(obj);
+}
+
+static void second_pass_masks_through_an_escape(void **state)
+{
+        (void)state;
+        /* Plain secrets that start like the inside of a JSON escape. The
+         * text holds a newline and \x01, not the secrets, but the encoded
+         * line reads "\nabcdefg" and "\u0001hijk": a scanner of raw log
+         * bytes would find both secrets there. So they are masked with
+         * the escape they start in; masking from inside the escape used
+         * to leave a lone backslash and the line was no longer JSON. */
+        log_add_secret("nabcdefg");
+        log_add_secret("u0001hijk");
+        log_info(NULL, NULL, "a\nabcdefg b\x01hijk");
+        assert_null(strstr(output(), "nabcdefg"));
+        assert_null(strstr(output(), "u0001hijk"));
+        json_t *obj = only_line();
+        assert_string_equal(field(obj, "msg"), "a********* b**********");
+        json_decref(obj);
+
+        /* Right after an escape a secret is still masked. */
+        log_add_secret("abcdefgh");
+        log_info(NULL, NULL, "x\nabcdefgh\t");
+        assert_null(strstr(output(), "abcdefgh"));
+}
+
+static void cut_mask_covers_a_secret_prefix(void **state)
+{
+        (void)state;
+        log_add_secret(SECRET);
+        char s[] = "key=sk_live_T0p";
+        log_redact_cut(s, strlen(s));
+        assert_string_equal(s, "key=***********");
+        char t[] = "no secret here";
+        log_redact_cut(t, strlen(t));
+        assert_string_equal(t, "no secret here");
+        log_redact_cut(NULL, 0); /* tolerated */
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -416,6 +482,14 @@ int main(void)
             cmocka_unit_test_setup_teardown(one_line_per_call, setup, teardown),
             cmocka_unit_test_setup_teardown(secret_table_is_bounded, setup,
                                             teardown),
+            cmocka_unit_test_setup_teardown(encoded_forms_of_a_secret_masked,
+                                            setup, teardown),
+            cmocka_unit_test_setup_teardown(encoded_forms_in_log_lines, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(second_pass_masks_through_an_escape,
+                                            setup, teardown),
+            cmocka_unit_test_setup_teardown(cut_mask_covers_a_secret_prefix,
+                                            setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include "metrics.h"
@@ -999,6 +1001,126 @@ static void test_free_stops_server(void **state)
                          CURLE_COULDNT_CONNECT);
 }
 
+/* ---- limits against slow clients ---- */
+
+/* A TCP connection to 127.0.0.1:port from source (another loopback
+ * address stands for another client). */
+static int connect_from(const char *source, int port)
+{
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+        assert_true(fd >= 0);
+        assert_int_equal(inet_pton(AF_INET, source, &a.sin_addr), 1);
+        assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+        a.sin_port = htons((uint16_t)port);
+        assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &a.sin_addr), 1);
+        assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+        return fd;
+}
+
+/* Milliseconds until the server closed each of fds[0..n) (EOF or reset),
+ * watched together for up to limit_ms; -1 for one still open. While open,
+ * fds[i] with trickle[i] set sends one byte of a never-ending header every
+ * 100 ms. */
+static void ms_until_closed(const int *fds, const int *trickle, size_t n,
+                            int64_t limit_ms, int64_t *out)
+{
+        int64_t t0 = now_ms();
+        struct pollfd p[4];
+        char buf[256];
+        size_t i, open = n;
+
+        assert_true(n <= 4);
+        for (i = 0; i < n; i++) {
+                out[i] = -1;
+                p[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+        }
+        while (open > 0 && now_ms() - t0 < limit_ms) {
+                poll(p, n, 100);
+                for (i = 0; i < n; i++) {
+                        int gone;
+
+                        if (out[i] >= 0)
+                                continue;
+                        gone = (p[i].revents &&
+                                recv(fds[i], buf, sizeof(buf), 0) <= 0) ||
+                               (trickle[i] &&
+                                send(fds[i], "a", 1, MSG_NOSIGNAL) < 0);
+                        if (gone) {
+                                out[i] = now_ms() - t0;
+                                p[i].fd = -1;
+                                open--;
+                        }
+                }
+        }
+}
+
+static struct metrics *serve_limited(const struct metrics_limits *l)
+{
+        struct metrics *m = metrics_new();
+        char err[256] = "";
+
+        metrics_set_limits(m, l);
+        assert_int_equal(metrics_serve(m, "127.0.0.1", 0, err, sizeof(err)), 0);
+        metrics_loop_heartbeat(m, now_ms());
+        return m;
+}
+
+static void test_per_ip_limit_leaves_room_for_others(void **state)
+{
+        const struct metrics_limits l = {.per_ip = 2};
+        struct metrics *m = serve_limited(&l);
+        int port = metrics_port(m);
+        int a = connect_from("127.0.0.2", port);
+        int b = connect_from("127.0.0.2", port);
+        int c;
+
+        (void)state;
+        /* Once both are surely accepted, a third from the same address is
+         * refused (closed at once) while another address is served. */
+        assert_get(port, "/healthz", 200, "ok\n");
+        c = connect_from("127.0.0.2", port);
+        {
+                const int fds[] = {a, c}, trickle[] = {0, 0};
+                int64_t t[2];
+
+                ms_until_closed(fds, trickle, 2, 1000, t);
+                assert_int_equal(t[0], -1);
+                assert_in_range(t[1], 0, 999);
+        }
+        assert_get(port, "/healthz", 200, "ok\n");
+        close(a);
+        close(b);
+        close(c);
+        metrics_free(m);
+}
+
+static void test_idle_timeout_and_deadline(void **state)
+{
+        const struct metrics_limits l = {.idle_timeout_ms = 1000,
+                                         .deadline_ms = 2500};
+        struct metrics *m = serve_limited(&l);
+        int port = metrics_port(m);
+        const int fds[] = {connect_from("127.0.0.1", port),
+                           connect_from("127.0.0.1", port)};
+        const int trickle[] = {0, 1};
+        int64_t t[2];
+
+        (void)state;
+        assert_int_equal(
+            send(fds[1], "GET /healthz HTTP/1.1\r\nX: ", 26, MSG_NOSIGNAL), 26);
+        ms_until_closed(fds, trickle, 2, 6000, t);
+        /* MHD counts idle time in whole seconds, give or take one. */
+        assert_in_range(t[0], 500, 2200);
+        /* The trickle keeps the idle timer from firing; the deadline, from
+         * the connection's start, does not care. */
+        assert_in_range(t[1], 2300, 3300);
+        close(fds[0]);
+        close(fds[1]);
+        metrics_free(m);
+}
+
 struct hammer {
         struct metrics *m;
         int rounds;
@@ -1072,6 +1194,8 @@ int main(void)
             cmocka_unit_test(test_http_ipv6),
             cmocka_unit_test(test_serve_errors),
             cmocka_unit_test(test_free_stops_server),
+            cmocka_unit_test(test_per_ip_limit_leaves_room_for_others),
+            cmocka_unit_test(test_idle_timeout_and_deadline),
             cmocka_unit_test(test_concurrent_updates_and_scrapes),
         };
 

@@ -2,6 +2,8 @@
  * classified as the vendors' documents say, defaults, hostile bodies. */
 #include "provider_fixture.h"
 
+#include "log.h"
+
 /* ---- classification ---------------------------------------------------- */
 
 /* The action a target of the shipped config plans to. */
@@ -72,9 +74,9 @@ static void test_classify_vectara(void **state)
         expect(a, 400, "{\"error\":\"invalid_request\"}", PROVIDER_FAILED, 0,
                "HTTP 400: invalid_request");
         expect(a, 401, "{\"error\":\"unauthorized\"}", PROVIDER_FAILED, 0,
-               "HTTP 401: unauthorized");
+               "HTTP 401: credentials refused");
         expect(a, 403, "{\"message\":\"forbidden\"}", PROVIDER_FAILED, 0,
-               "HTTP 403: forbidden");
+               "HTTP 403: credentials refused");
         expect(a, 429, "{\"error\":\"rate_limit_exceeded\"}", PROVIDER_RETRY, 0,
                "HTTP 429: rate_limit_exceeded");
         expect(a, 503, "upstream down", PROVIDER_RETRY, 0,
@@ -95,7 +97,7 @@ static void test_classify_convai(void **state)
         expect(a, 200, NULL, PROVIDER_FAILED, 0,
                "HTTP 200: unexpected response");
         expect(a, 401, "{\n    \"ERROR\": \"Invalid API key provided.\"\n}",
-               PROVIDER_FAILED, 0, "HTTP 401: Invalid API key provided.");
+               PROVIDER_FAILED, 0, "HTTP 401: credentials refused");
         expect(a, 429, NULL, PROVIDER_RETRY, 0, "HTTP 429");
         expect(a, 500, "{\"ERROR\":\"oops\"}", PROVIDER_RETRY, 0,
                "HTTP 500: oops");
@@ -118,7 +120,7 @@ static void test_classify_algolia(void **state)
                 expect(a, 422, v422, PROVIDER_FAILED, 0,
                        "HTTP 422: invalid date format");
                 expect(a, 403, "{\"message\":\"Invalid credentials\"}",
-                       PROVIDER_FAILED, 0, "HTTP 403: Invalid credentials");
+                       PROVIDER_FAILED, 0, "HTTP 403: credentials refused");
                 expect(a, 404, "{\"message\":\"Agent not found\"}",
                        PROVIDER_FAILED, 0, "HTTP 404: Agent not found");
                 expect(a, 429, NULL, PROVIDER_RETRY, 0, "HTTP 429");
@@ -147,7 +149,7 @@ static void test_classify_avaamo(void **state)
         expect(a, 200, NULL, PROVIDER_FAILED, 0,
                "HTTP 200: unexpected response");
         expect(a, 401, "{\"message\":\"Invalid access token\"}",
-               PROVIDER_FAILED, 0, "HTTP 401: Invalid access token");
+               PROVIDER_FAILED, 0, "HTTP 401: credentials refused");
         expect(a, 429, NULL, PROVIDER_RETRY, 0, "HTTP 429");
         expect(a, 500, NULL, PROVIDER_RETRY, 0, "HTTP 500");
 }
@@ -259,6 +261,68 @@ static void test_classify_custom_rules(void **state)
         provider_registry_free(r);
 }
 
+#define ECHOED "vk-SENTINEL-7f3a9c-vectara"
+
+/* A vendor that echoes the key it was sent: the key never survives, not
+ * even its first bytes where the 160-byte cut falls inside it. */
+static void test_classify_echoed_secret_masked(void **state)
+{
+        (void)state;
+        const struct provider_action *a = action_of(algolia_user_target);
+        char body[1024];
+        log_clear_secrets();
+        log_add_secret(ECHOED);
+        for (size_t pad = 130; pad <= 160; pad++) {
+                snprintf(body, sizeof(body), "{\"message\":\"%*s%s\"}",
+                         (int)pad, "k=", ECHOED);
+                struct provider_verdict v = classify(a, 400, body);
+                assert_null(strstr(v.error, "vk-S"));
+                assert_contains(v.error, "HTTP 400: ");
+                /* the raw body is quoted when no field is known */
+                snprintf(body, sizeof(body), "%*s%s tail", (int)pad,
+                         "k=", ECHOED);
+                v = classify(a, 502, body);
+                assert_null(strstr(v.error, "vk-S"));
+        }
+        /* percent-encoded, as in an echoed URL */
+        struct provider_verdict v =
+            classify(a, 400,
+                     "{\"message\":\"bad key "
+                     "vk-SENTINEL-7f3a9c-vectara%2F\"}");
+        assert_string_equal(v.error, "HTTP 400: bad key "
+                                     "**************************%2F");
+        log_clear_secrets();
+}
+
+/* The cut itself masks where the kept text starts a secret, even one the
+ * vendor cut short before us. */
+static void test_classify_cut_masks_secret_prefix(void **state)
+{
+        (void)state;
+        const struct provider_action *a = action_of(algolia_user_target);
+        char body[512];
+        log_clear_secrets();
+        log_add_secret(ECHOED);
+        snprintf(body, sizeof(body), "%*svk-SENTINEL-7f3a9c-ve", 150, "");
+        struct provider_verdict v = classify(a, 500, body);
+        assert_null(strstr(v.error, "vk-SEN"));
+        assert_contains(v.error, "**********...");
+        log_clear_secrets();
+}
+
+/* On 401/403 nothing of the vendor's text is quoted. */
+static void test_classify_refused_credentials_not_quoted(void **state)
+{
+        (void)state;
+        const struct provider_action *a = action_of(algolia_user_target);
+        expect(a, 401, "{\"message\":\"key abc-not-registered\"}",
+               PROVIDER_FAILED, 0, "HTTP 401: credentials refused");
+        expect(a, 403, "raw abc-not-registered", PROVIDER_FAILED, 0,
+               "HTTP 403: credentials refused");
+        expect(a, 401, NULL, PROVIDER_FAILED, 0,
+               "HTTP 401: credentials refused");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -269,6 +333,9 @@ int main(void)
             cmocka_unit_test(test_classify_defaults),
             cmocka_unit_test(test_classify_hostile_body),
             cmocka_unit_test(test_classify_custom_rules),
+            cmocka_unit_test(test_classify_echoed_secret_masked),
+            cmocka_unit_test(test_classify_cut_masks_secret_prefix),
+            cmocka_unit_test(test_classify_refused_credentials_not_quoted),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

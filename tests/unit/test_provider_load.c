@@ -770,6 +770,122 @@ static void test_shipped_file_error_line(void **state)
         assert_contains(err, want);
 }
 
+/* ---- insecure transport settings --------------------------------------- */
+
+/* One convai account with base_url and the settings given on a "#<" line. */
+static struct provider_registry *
+load_tls(const char *base_url, const char *settings, char *err, size_t errsize)
+{
+        char text[1024];
+        snprintf(text, sizeof(text),
+                 "@include \"providers.conf\"\n"
+                 "accounts = ( { provider = \"convai\"; secrets = { api_key = "
+                 "\"TP_P_KEY\"; };\n"
+                 "  base_url = \"%s\";\n"
+                 "  %s #<\n"
+                 "} );\n",
+                 base_url, settings);
+        return load_text("tls.conf", text, 0, err, errsize);
+}
+
+static void expect_tls_ok(const char *base_url, const char *settings)
+{
+        char err[1024] = "";
+        struct provider_registry *r =
+            load_tls(base_url, settings, err, sizeof(err));
+        if (!r)
+                fail_msg("%s with %s: %s", base_url, settings, err);
+        provider_registry_free(r);
+}
+
+static void expect_tls_error(const char *base_url, const char *settings,
+                             const char *want)
+{
+        char err[1024] = "";
+        struct provider_registry *r =
+            load_tls(base_url, settings, err, sizeof(err));
+        if (r) {
+                provider_registry_free(r);
+                fail_msg("%s with %s: loaded, want an error", base_url,
+                         settings);
+        }
+        /* The "#<" line is line 4 of the file. */
+        char full[512];
+        snprintf(full, sizeof(full), "/tls.conf:4: %s", want);
+        assert_contains(err, full);
+}
+
+static void test_insecure_refused_unless_loopback(void **state)
+{
+        (void)state;
+        unsetenv("ERASURE_ALLOW_INSECURE");
+        expect_tls_error("http://convai.example", "allow_plain_http = true;",
+                         "accounts.[0].allow_plain_http: refused: the "
+                         "base_url host is not loopback (allowed for "
+                         "127.0.0.0/8, ::1 and localhost, or with "
+                         "ERASURE_ALLOW_INSECURE=1)");
+        expect_tls_error("https://convai.example", "tls_verify = false;",
+                         "accounts.[0].tls_verify: refused: the base_url host "
+                         "is not loopback");
+        /* Refused even where https makes it moot: it is a test setting. */
+        expect_tls_error("https://10.0.0.1:8443", "allow_plain_http = true;",
+                         "accounts.[0].allow_plain_http: refused");
+        /* Near misses of loopback. */
+        expect_tls_error("http://128.0.0.1", "allow_plain_http = true;",
+                         "accounts.[0].allow_plain_http: refused");
+        expect_tls_error("http://[::2]:80", "allow_plain_http = true;",
+                         "accounts.[0].allow_plain_http: refused");
+        expect_tls_error("http://localhost.example.com",
+                         "allow_plain_http = true;",
+                         "accounts.[0].allow_plain_http: refused");
+        expect_tls_error("http://user@evil.example", "allow_plain_http = true;",
+                         "accounts.[0].allow_plain_http: refused");
+        expect_tls_error("http://127.0.0.1@evil.example",
+                         "allow_plain_http = true;",
+                         "accounts.[0].allow_plain_http: refused");
+        expect_tls_error("http://127.0.0.1.evil.example",
+                         "allow_plain_http = true;",
+                         "accounts.[0].allow_plain_http: refused");
+
+        expect_tls_ok("http://127.0.0.1:8080/convai",
+                      "allow_plain_http = true; tls_verify = false;");
+        expect_tls_ok("http://127.10.20.30", "allow_plain_http = true;");
+        expect_tls_ok("http://[::1]:9000", "allow_plain_http = true;");
+        expect_tls_ok("https://LocalHost:8443", "tls_verify = false;");
+        expect_tls_ok("https://convai.example", "tls_verify = true;");
+        expect_tls_ok("https://convai.example", "allow_plain_http = false;");
+}
+
+static void test_insecure_allowed_by_environment(void **state)
+{
+        (void)state;
+        setenv("ERASURE_ALLOW_INSECURE", "0", 1);
+        expect_tls_error("https://convai.example", "tls_verify = false;",
+                         "accounts.[0].tls_verify: refused");
+        setenv("ERASURE_ALLOW_INSECURE", "1", 1);
+        expect_tls_ok("https://convai.example", "tls_verify = false;");
+        expect_tls_ok("http://convai.example", "allow_plain_http = true;");
+        unsetenv("ERASURE_ALLOW_INSECURE");
+}
+
+static void test_ca_file_checked_at_load(void **state)
+{
+        (void)state;
+        expect_tls_error("https://convai.example",
+                         "ca_file = \"/nonexistent/erasure-ca.pem\";",
+                         "accounts.[0].ca_file: /nonexistent/erasure-ca.pem: "
+                         "No such file or directory");
+        expect_tls_error("https://convai.example", "ca_file = \"/\";",
+                         "accounts.[0].ca_file: /: not a regular file");
+        char path[128];
+        snprintf(path, sizeof(path), "%s/ca.pem", tmpdir);
+        write_file(path, "not checked for content: curl does that\n");
+        char setting[192];
+        snprintf(setting, sizeof(setting), "ca_file = \"%s\";", path);
+        expect_tls_ok("https://convai.example", setting);
+        unlink(path);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -785,6 +901,9 @@ int main(void)
             cmocka_unit_test(test_secret_never_in_error),
             cmocka_unit_test(test_error_in_included_file),
             cmocka_unit_test(test_shipped_file_error_line),
+            cmocka_unit_test(test_insecure_refused_unless_loopback),
+            cmocka_unit_test(test_insecure_allowed_by_environment),
+            cmocka_unit_test(test_ca_file_checked_at_load),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

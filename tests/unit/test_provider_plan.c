@@ -402,6 +402,21 @@ static const struct bad_case bad_cases[] = {
     {"{'targets':[{'provider':'vectara','agent_id':'agt_a','session_ids':[]}"
      "]}",
      0, REQUEST_ERR_BAD_FIELD, "targets[0].session_ids: must not be empty"},
+    /* characters that hide or reorder text where the resource is read */
+    {"{'targets':[{'provider':'algolia','user_token':'user\\u202egnp.exe'}]}",
+     0, REQUEST_ERR_BAD_FIELD,
+     "targets[0].user_token: contains a C1 control, bidi control or line "
+     "separator"},
+    {"{'targets':[{'provider':'algolia','user_token':'a\\u2066b'}]}", 0,
+     REQUEST_ERR_BAD_FIELD, "targets[0].user_token: contains a C1 control"},
+    {"{'targets':[{'provider':'algolia','user_token':'a\\u0085b'}]}", 0,
+     REQUEST_ERR_BAD_FIELD, "targets[0].user_token: contains a C1 control"},
+    {"{'targets':[{'provider':'algolia','user_token':'a\\u2028b'}]}", 0,
+     REQUEST_ERR_BAD_FIELD, "targets[0].user_token: contains a C1 control"},
+    {"{'targets':[{'provider':'convai','character_id':'c1','session_ids':["
+     "'s1','s\\u2029']}]}",
+     0, REQUEST_ERR_BAD_FIELD,
+     "targets[0].session_ids[1]: contains a C1 control"},
     {"{'targets':[{'provider':'avaamo','agent_id':1,'data_types':['storage',"
      "'js_errors','storage','js_errors','storage']}]}",
      0, REQUEST_ERR_BAD_FIELD, "targets[0].data_types: more than 4 items"},

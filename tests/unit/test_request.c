@@ -300,6 +300,18 @@ static void bad_request_id(void **state)
         expect_reject("{\"version\":1,\"request_id\":\"a b\",\"targets\":"
                       "[{\"provider\":\"p\"}]}",
                       REQUEST_ERR_REQUEST_ID, NULL);
+        /* The id reaches keys, headers and logs: nothing that can hide or
+         * reorder text there (C1, bidi override/isolate, U+2028). */
+        const char *deceptive[] = {"r\\u0085x", "r\\u202ex", "r\\u2067x",
+                                   "r\\u2028x"};
+        for (size_t i = 0; i < sizeof(deceptive) / sizeof(deceptive[0]); i++) {
+                char buf[128];
+                snprintf(buf, sizeof(buf),
+                         "{\"version\":1,\"request_id\":\"%s\","
+                         "\"targets\":[{\"provider\":\"p\"}]}",
+                         deceptive[i]);
+                expect_reject(buf, REQUEST_ERR_REQUEST_ID, NULL);
+        }
 }
 
 static void request_id_syntax(void **state)
@@ -510,7 +522,7 @@ static void errstr_quotes_little_and_escapes(void **state)
         for (const char *p = r.errstr; *p; p++)
                 assert_true((unsigned char)*p >= 0x20 &&
                             (unsigned char)*p < 0x7f);
-        assert_non_null(strstr(r.errstr, "\\x07\\x0a\\x22x"));
+        assert_non_null(strstr(r.errstr, "\\x07\\x0A\\x22x"));
         done(&r);
         free(buf);
 }
