@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -49,7 +50,7 @@ struct http_transfer {
         int has_retry_after;
         char errbuf[CURL_ERROR_SIZE];
         struct shard *shard;
-        struct http_transfer *prev, *next; /* all live transfers */
+        LIST_ENTRY(http_transfer) link; /* all live transfers */
 };
 
 /* One multi handle, its connection cache and its timer. */
@@ -64,7 +65,7 @@ struct shard {
 struct http {
         struct shard *shards;
         size_t nshards;
-        struct http_transfer *live;
+        LIST_HEAD(, http_transfer) live;
         int epfd;                  /* every shard's sockets, caller's fds */
         int extra[HTTP_MAX_EXTRA]; /* caller's fds registered in epfd */
         size_t nextra;
@@ -214,12 +215,7 @@ static struct shard *shard_pick(struct http *h)
 
 static void transfer_free(struct http *h, struct http_transfer *t)
 {
-        if (t->prev)
-                t->prev->next = t->next;
-        else
-                h->live = t->next;
-        if (t->next)
-                t->next->prev = t->prev;
+        LIST_REMOVE(t, link);
         curl_multi_remove_handle(t->shard->multi, t->easy);
         t->shard->running--;
         easy_put_back(h, t->easy);
@@ -232,8 +228,8 @@ void http_free(struct http *h)
 {
         if (!h)
                 return;
-        while (h->live)
-                transfer_free(h, h->live);
+        while (!LIST_EMPTY(&h->live))
+                transfer_free(h, LIST_FIRST(&h->live));
         while (h->nidle > 0)
                 curl_easy_cleanup(h->idle[--h->nidle]);
         free(h->idle);
@@ -394,10 +390,7 @@ struct http_transfer *http_start(struct http *h,
                 free(t);
                 return NULL;
         }
-        t->next = h->live;
-        if (h->live)
-                h->live->prev = t;
-        h->live = t;
+        LIST_INSERT_HEAD(&h->live, t, link);
         t->shard->running++;
         return t;
 }

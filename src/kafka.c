@@ -49,7 +49,10 @@ static const char *const consumer_defaults[] = {
     "auto.offset.reset=earliest", "enable.partition.eof=false",
     "fetch.error.backoff.ms=50", NULL};
 static const char *const producer_defaults[] = {
-    "linger.ms=5", "compression.type=lz4", "message.timeout.ms=300000", NULL};
+    "linger.ms=5", "compression.type=lz4", "message.timeout.ms=300000",
+    /* Counted in the memory arithmetic (settings, docs/operations.md);
+     * librdkafka's own default is 1 GiB. */
+    "queue.buffering.max.kbytes=65536", NULL};
 
 static int conf_set_kv(rd_kafka_conf_t *conf, const char *kv, char *errstr,
                        size_t errstr_size)
@@ -216,7 +219,13 @@ static rd_kafka_conf_t *producer_conf(struct kafka *k, char *errstr,
 {
         const struct settings *s = k->settings;
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        /* A dead-letter copy is the original plus our headers; settings
+         * refuse a configured limit below this. */
+        char mmb[64];
+        snprintf(mmb, sizeof(mmb), "message.max.bytes=%zu",
+                 settings_producer_message_bytes(s));
         if (conf_set_all(conf, producer_defaults, errstr, errstr_size) ||
+            conf_set_kv(conf, mmb, errstr, errstr_size) ||
             conf_set_props(conf, &s->kafka, errstr, errstr_size) ||
             conf_set_props(conf, &s->producer, errstr, errstr_size) ||
             conf_set_all(conf, producer_forced, errstr, errstr_size)) {
@@ -310,8 +319,14 @@ void kafka_free(struct kafka *k)
         if (k->consumer)
                 rd_kafka_destroy_flags(k->consumer,
                                        RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-        if (k->producer)
+        if (k->producer) {
+                /* Undelivered messages get their reports (purged) now, so
+                 * the caller can free what their opaques point to. */
+                rd_kafka_purge(k->producer, RD_KAFKA_PURGE_F_QUEUE |
+                                                RD_KAFKA_PURGE_F_INFLIGHT);
+                rd_kafka_poll(k->producer, 0);
                 rd_kafka_destroy(k->producer);
+        }
         for (int i = 0; i < 2; i++) {
                 if (k->consumer_pipe[i] >= 0)
                         close(k->consumer_pipe[i]);
@@ -376,30 +391,40 @@ void kafka_poll_producer(struct kafka *k)
         rd_kafka_poll(k->producer, 0);
 }
 
-int kafka_produce(struct kafka *k, const char *topic, const void *key,
-                  size_t key_len, void *value, size_t value_len,
-                  rd_kafka_headers_t *headers, void *opaque, char *errstr,
-                  size_t errstr_size)
+rd_kafka_resp_err_t kafka_produce(struct kafka *k, const char *topic,
+                                  const void *key, size_t key_len, void *value,
+                                  size_t value_len, rd_kafka_headers_t *headers,
+                                  void *opaque)
 {
-        for (int tries = 0;; tries++) {
-                rd_kafka_resp_err_t err = rd_kafka_producev(
-                    k->producer, RD_KAFKA_V_TOPIC(topic),
-                    RD_KAFKA_V_KEY(key, key_len),
-                    RD_KAFKA_V_VALUE(value, value_len),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                    RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque),
-                    RD_KAFKA_V_END);
-                if (!err)
-                        return 0;
-                /* A full local queue drains as deliveries come back; wait
-                 * for them rather than fail the request. */
-                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || tries > 600) {
-                        snprintf(errstr, errstr_size, "produce to %s: %s",
-                                 topic, rd_kafka_err2str(err));
-                        return -1;
-                }
-                rd_kafka_poll(k->producer, 100);
+        /* Never waits here: a full local queue is the caller's to hold,
+         * so curl and the consumer's heartbeat keep being served. */
+        return rd_kafka_producev(k->producer, RD_KAFKA_V_TOPIC(topic),
+                                 RD_KAFKA_V_KEY(key, key_len),
+                                 RD_KAFKA_V_VALUE(value, value_len),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                                 RD_KAFKA_V_HEADERS(headers),
+                                 RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+}
+
+int kafka_err_permanent(rd_kafka_resp_err_t err)
+{
+        switch (err) {
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_INVALID_MSG:
+        case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+        case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+        case RD_KAFKA_RESP_ERR__BAD_MSG:
+                return 1;
+        default:
+                return 0;
         }
+}
+
+void kafka_wait_producer(struct kafka *k, int timeout_ms)
+{
+        drain_pipe(k->producer_pipe[0]);
+        rd_kafka_poll(k->producer, timeout_ms);
 }
 
 void kafka_store_offset(struct kafka *k, int32_t partition, int64_t next_offset)

@@ -52,13 +52,21 @@ rd_kafka_message_t *kafka_consume(struct kafka *k);
 /* Serves delivery reports and producer errors. */
 void kafka_poll_producer(struct kafka *k);
 
-/* Produces to topic. value ownership passes to librdkafka on success
- * (freed with free()), headers' too; on failure both stay the caller's.
- * Waits (serving delivery reports) while the local queue is full. */
-int kafka_produce(struct kafka *k, const char *topic, const void *key,
-                  size_t key_len, void *value, size_t value_len,
-                  rd_kafka_headers_t *headers, void *opaque, char *errstr,
-                  size_t errstr_size);
+/* Produces to topic without waiting. On success value ownership passes
+ * to librdkafka (freed with free()), headers' too, and the delivery report
+ * follows. On error both stay the caller's: RD_KAFKA_RESP_ERR__QUEUE_FULL
+ * means try again once deliveries were served; kafka_err_permanent()
+ * tells errors of this one message from the producer's. */
+rd_kafka_resp_err_t kafka_produce(struct kafka *k, const char *topic,
+                                  const void *key, size_t key_len, void *value,
+                                  size_t value_len, rd_kafka_headers_t *headers,
+                                  void *opaque);
+/* 1 if err (from kafka_produce or a delivery report) concerns only that
+ * message (too large, invalid): retrying cannot help, other messages are
+ * not affected. */
+int kafka_err_permanent(rd_kafka_resp_err_t err);
+/* Serves delivery reports for at most timeout_ms. */
+void kafka_wait_producer(struct kafka *k, int timeout_ms);
 
 /* Stores next_offset as the partition's commit point (of the request
  * topic); auto-commit sends it. */

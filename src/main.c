@@ -333,9 +333,10 @@ static int cmd_replay(const struct settings *s, const struct options *o)
                 log_error(NULL, NULL, "replay: %s", err);
                 return EXIT_RUNTIME;
         }
-        printf("%s %zu dead-lettered request(s) to %s, skipped %zu\n",
+        printf("%s %zu dead-lettered request(s) to %s, skipped %zu, "
+               "could not copy %zu\n",
                o->dry_run ? "would copy" : "copied", res.copied,
-               s->topic_requests, res.skipped);
+               s->topic_requests, res.skipped, res.unproducible);
         return 0;
 }
 

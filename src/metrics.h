@@ -36,6 +36,8 @@ int metrics_serve(struct metrics *m, const char *bind, int port, char *errstr,
 /* The port actually bound (after metrics_serve), else 0. */
 int metrics_port(const struct metrics *m);
 
+/* Updates: each accepts m == NULL (no metrics) and then does nothing, so
+ * callers need no guard. */
 void metrics_request_consumed(struct metrics *m);
 void metrics_request_rejected(struct metrics *m, const char *reason);
 void metrics_request_finished(struct metrics *m, const char *overall);

@@ -1,4 +1,5 @@
-/* outcome — outcome events and their idempotency keys (DESIGN §4). */
+/* outcome — outcome events, their headers and the dead-letter envelope
+ * (DESIGN §4). */
 #include "outcome.h"
 
 #include "clock.h"
@@ -7,6 +8,7 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,4 +219,152 @@ char *outcome_summary_json(const struct outcome_summary *s,
                                              : json_null());
         bad |= set(obj, "finished_at", time_string(s->finished_at_ms));
         return finish(obj, bad);
+}
+
+/* ---- headers ---- */
+
+/* rd_kafka_header_add() fails only on a read-only list, never on ours. */
+static void add_header(rd_kafka_headers_t *h, const char *name,
+                       const char *value)
+{
+        rd_kafka_header_add(h, name, -1, value, -1);
+}
+
+rd_kafka_headers_t *outcome_ce_headers(const struct outcome_ce *ce)
+{
+        char ts[32];
+        clock_format_rfc3339(ce->time_ms, ts);
+        rd_kafka_headers_t *h = rd_kafka_headers_new(10);
+        if (!h)
+                return NULL;
+        add_header(h, "ce_specversion", "1.0");
+        add_header(h, "ce_id", ce->id);
+        add_header(h, "ce_source", or_empty(ce->source));
+        add_header(h, "ce_type", ce->type);
+        add_header(h, "ce_time", ts);
+        add_header(h, "ce_subject", or_empty(ce->subject));
+        add_header(h, "content-type", "application/json");
+        add_header(h, "idempotency-key", ce->id);
+        if (ce->traceparent)
+                add_header(h, "traceparent", ce->traceparent);
+        return h;
+}
+
+static char *failed_calls_json(const struct outcome_dead_letter *d)
+{
+        json_t *arr = json_array();
+        int bad = !arr;
+        for (size_t i = 0; !bad && i < d->nfailed; i++) {
+                const struct outcome_failed_call *c = &d->failed[i];
+                bad = json_array_append_new(
+                    arr, json_pack("{s:s, s:s, s:s, s:s, s:o}", "provider",
+                                   or_empty(c->provider), "account",
+                                   or_empty(c->account), "action",
+                                   or_empty(c->action), "resource",
+                                   or_empty(c->resource), "error",
+                                   error_string(or_empty(c->error))));
+        }
+        char *text = bad ? NULL : json_dumps(arr, JSON_COMPACT);
+        json_decref(arr);
+        return text;
+}
+
+static void add_source(rd_kafka_headers_t *h,
+                       const struct outcome_dead_letter *d)
+{
+        char num[32];
+        add_header(h, OUTCOME_H_SOURCE_TOPIC, or_empty(d->source_topic));
+        snprintf(num, sizeof(num), "%d", (int)d->source_partition);
+        add_header(h, OUTCOME_H_SOURCE_PARTITION, num);
+        snprintf(num, sizeof(num), "%lld", (long long)d->source_offset);
+        add_header(h, OUTCOME_H_SOURCE_OFFSET, num);
+        if (d->request_id)
+                add_header(h, OUTCOME_H_REQUEST_ID, d->request_id);
+}
+
+rd_kafka_headers_t *
+outcome_dead_letter_headers(const struct outcome_dead_letter *d,
+                            const rd_kafka_headers_t *original)
+{
+        rd_kafka_headers_t *h = original ? rd_kafka_headers_copy(original)
+                                         : rd_kafka_headers_new(8);
+        if (!h)
+                return NULL;
+        add_header(h, OUTCOME_H_ERROR_CODE, d->code);
+        add_header(h, OUTCOME_H_ERROR_REASON, or_empty(d->reason));
+        add_source(h, d);
+        if (d->total_failed > 0) {
+                char *fc = failed_calls_json(d);
+                char num[32];
+                if (!fc) {
+                        rd_kafka_headers_destroy(h);
+                        return NULL;
+                }
+                add_header(h, OUTCOME_H_FAILED_CALLS, fc);
+                free(fc);
+                snprintf(num, sizeof(num), "%zu", d->total_failed);
+                add_header(h, OUTCOME_H_FAILED_CALLS_N, num);
+        }
+        return h;
+}
+
+static json_t *sha256_string(const void *p, size_t n)
+{
+        static const char hex[] = "0123456789abcdef";
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        char out[2 * EVP_MAX_MD_SIZE + 1];
+        if (!EVP_Digest(p ? p : "", n, md, &mdlen, EVP_sha256(), NULL))
+                return NULL;
+        for (unsigned int i = 0; i < mdlen; i++) {
+                out[2 * i] = hex[md[i] >> 4];
+                out[2 * i + 1] = hex[md[i] & 0x0f];
+        }
+        out[2 * mdlen] = '\0';
+        return json_string(out);
+}
+
+static char *stub_json(const struct outcome_dead_letter *d,
+                       const void *original, size_t original_len)
+{
+        json_t *obj = json_object();
+        if (!obj)
+                return NULL;
+        int bad =
+            set(obj, "error_code", json_string(OUTCOME_CODE_TOO_LARGE_FOR_DLQ));
+        bad |= set(obj, "original_error_code", json_string(d->code));
+        bad |= set(obj, "reason", error_string(or_empty(d->reason)));
+        bad |= set(obj, "request_id",
+                   d->request_id ? json_string(d->request_id) : json_null());
+        bad |= set(obj, "source_topic", json_string(or_empty(d->source_topic)));
+        bad |= set(obj, "source_partition", json_integer(d->source_partition));
+        bad |= set(obj, "source_offset", json_integer(d->source_offset));
+        bad |= set(obj, "size", json_integer((json_int_t)original_len));
+        bad |= set(obj, "sha256", sha256_string(original, original_len));
+        bad |= set(obj, "failed_calls_total",
+                   json_integer((json_int_t)d->total_failed));
+        return finish(obj, bad);
+}
+
+char *outcome_dead_letter_stub(const struct outcome_dead_letter *d,
+                               const void *original, size_t original_len,
+                               size_t *len_out,
+                               rd_kafka_headers_t **headers_out)
+{
+        char *body = stub_json(d, original, original_len);
+        rd_kafka_headers_t *h = body ? rd_kafka_headers_new(8) : NULL;
+        if (!h) {
+                free(body);
+                return NULL;
+        }
+        add_header(h, OUTCOME_H_ERROR_CODE, OUTCOME_CODE_TOO_LARGE_FOR_DLQ);
+        add_header(h, OUTCOME_H_ORIGINAL_CODE, d->code);
+        add_header(h, OUTCOME_H_ERROR_REASON,
+                   "the dead-letter copy was refused by Kafka; the original "
+                   "is at the source offset");
+        add_source(h, d);
+        add_header(h, "content-type", "application/json");
+        *len_out = strlen(body);
+        *headers_out = h;
+        return body;
 }

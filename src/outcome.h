@@ -1,14 +1,41 @@
-/* outcome — outcome events and their idempotency keys (DESIGN §4). */
+/* outcome — every byte the worker publishes (DESIGN §4): outcome events,
+ * their idempotency keys and CloudEvents headers, and the dead-letter
+ * envelope (headers, and the stub sent when a copy cannot be). */
 #ifndef ERASURE_OUTCOME_H
 #define ERASURE_OUTCOME_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <librdkafka/rdkafka.h>
 
 #define OUTCOME_KEY_LEN 64 /* hex characters, plus NUL in buffers */
 
 #define OUTCOME_CE_TYPE_CALL    "erasure.call.completed.v1"
 #define OUTCOME_CE_TYPE_SUMMARY "erasure.request.completed.v1"
+
+/* Dead-letter headers. Names are part of the wire format: never rename.
+ * Every header the worker adds starts with OUTCOME_HEADER_PREFIX, so
+ * replay can take them off again. */
+#define OUTCOME_HEADER_PREFIX      "erasure-"
+#define OUTCOME_H_ERROR_CODE       "erasure-error-code"
+#define OUTCOME_H_ERROR_REASON     "erasure-error-reason"
+#define OUTCOME_H_SOURCE_TOPIC     "erasure-source-topic"
+#define OUTCOME_H_SOURCE_PARTITION "erasure-source-partition"
+#define OUTCOME_H_SOURCE_OFFSET    "erasure-source-offset"
+#define OUTCOME_H_REQUEST_ID       "erasure-request-id"
+#define OUTCOME_H_FAILED_CALLS     "erasure-failed-calls"
+#define OUTCOME_H_FAILED_CALLS_N   "erasure-failed-calls-total"
+#define OUTCOME_H_ORIGINAL_CODE    "erasure-original-error-code"
+#define OUTCOME_H_REPLAYED_FROM    "erasure-replayed-from"
+
+/* The stub's error code: the original could not be dead-lettered whole. */
+#define OUTCOME_CODE_TOO_LARGE_FOR_DLQ "too_large_for_dlq"
+
+/* Bytes a dead-letter copy may carry beyond the original value: our
+ * headers (failed calls bounded by worker.max_failed_calls_header) and the
+ * original's own. The producer's message.max.bytes is max_message_bytes
+ * plus this; a copy that still does not fit becomes a stub. */
+#define OUTCOME_HEADER_BUDGET (64 * 1024)
 
 enum outcome_status {
         OUTCOME_DELETED,
@@ -61,5 +88,62 @@ const char *outcome_overall(const struct outcome_summary *s);
 
 char *outcome_summary_json(const struct outcome_summary *s,
                            char key_out[OUTCOME_KEY_LEN + 1]);
+
+/* The CloudEvents attributes of one outcome event (binary content mode). */
+struct outcome_ce {
+        const char *source;      /* worker.ce_source */
+        const char *type;        /* OUTCOME_CE_TYPE_* */
+        const char *id;          /* the idempotency key */
+        const char *subject;     /* the request_id */
+        const char *traceparent; /* the request's, NULL if none */
+        int64_t time_ms;         /* wall clock */
+};
+
+/* ce_* headers, content-type, idempotency-key and traceparent. NULL on
+ * allocation failure. */
+rd_kafka_headers_t *outcome_ce_headers(const struct outcome_ce *ce);
+
+/* A call that ran out of retries, for the erasure-failed-calls header. */
+struct outcome_failed_call {
+        const char *provider;
+        const char *account;
+        const char *action;
+        const char *resource;
+        const char *error;
+};
+
+/* Why a request is in the dead-letter topic, and where it came from. */
+struct outcome_dead_letter {
+        const char *code;   /* request_error_name() or "retries_exhausted" */
+        const char *reason; /* human text */
+        const char *source_topic;
+        int32_t source_partition;
+        int64_t source_offset;
+        const char *request_id; /* NULL if none could be read */
+        /* The first nfailed of total_failed calls that ran out of retries:
+         * the header carries at most this many (the outcome events carry
+         * them all). */
+        const struct outcome_failed_call *failed;
+        size_t nfailed;
+        size_t total_failed;
+};
+
+/* The dead-letter copy's headers: the original's (may be NULL) followed
+ * by ours. NULL on allocation failure. */
+rd_kafka_headers_t *
+outcome_dead_letter_headers(const struct outcome_dead_letter *d,
+                            const rd_kafka_headers_t *original);
+
+/* The stub sent instead of a copy Kafka refused (too large, invalid): a
+ * JSON body naming the source, the original's size and sha256 (so it can
+ * be found and checked in the request topic), with code
+ * OUTCOME_CODE_TOO_LARGE_FOR_DLQ and the original code in
+ * OUTCOME_H_ORIGINAL_CODE. None of the original's headers travel: they
+ * may be why it did not fit. Returns the malloc'd body (its length in
+ * *len_out) and the headers in *headers_out, or NULL. */
+char *outcome_dead_letter_stub(const struct outcome_dead_letter *d,
+                               const void *original, size_t original_len,
+                               size_t *len_out,
+                               rd_kafka_headers_t **headers_out);
 
 #endif

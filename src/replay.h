@@ -24,11 +24,14 @@ struct replay_options {
 
 struct replay_result {
         size_t copied;
-        size_t skipped;
+        size_t skipped;      /* not wanted (error code) */
+        size_t unproducible; /* Kafka refused the copy: reported, skipped */
 };
 
 /* Runs one replay pass to the end of the dead-letter topic. 0 on success,
- * -1 with errstr. */
+ * -1 with errstr. A copy Kafka refuses for itself (too large, invalid) is
+ * logged, counted in unproducible and passed over; the pass still commits.
+ * Other produce errors stop it before the commit. */
 int replay_run(const struct settings *s, const struct replay_options *o,
                struct replay_result *res, char *errstr, size_t errstr_size);
 

@@ -49,6 +49,47 @@ void request_limits_default(struct request_limits *lim)
         lim->max_targets = REQUEST_DEFAULT_MAX_TARGETS;
 }
 
+size_t request_parse_budget(const struct request_limits *lim)
+{
+        return REQUEST_PARSE_FACTOR * lim->max_bytes;
+}
+
+/* jansson's allocator, counting what one parse on this thread allocates.
+ * Frees are not subtracted: the sum bounds the peak, needs no size
+ * header, and so stays right for memory allocated before the hook was
+ * installed. Outside request_parse (budget 0) it only passes through to
+ * the allocator it wraps (malloc, or a test's). */
+static _Thread_local size_t parse_budget, parse_used;
+static _Thread_local int parse_over, parse_oom;
+static json_malloc_t parse_inner = malloc;
+
+static void *parse_malloc(size_t n)
+{
+        if (parse_budget) {
+                if (n > parse_budget - parse_used) {
+                        parse_over = 1;
+                        return NULL;
+                }
+                parse_used += n;
+        }
+        void *p = parse_inner(n);
+        if (!p)
+                parse_oom = 1;
+        return p;
+}
+
+/* Wraps whatever allocator is installed now, once per installation. */
+static void install_parse_hook(void)
+{
+        json_malloc_t cur;
+        json_free_t cur_free;
+        json_get_alloc_funcs(&cur, &cur_free);
+        if (cur == parse_malloc)
+                return;
+        parse_inner = cur;
+        json_set_alloc_funcs(parse_malloc, cur_free);
+}
+
 static int is_digit(char c)
 {
         return c >= '0' && c <= '9';
@@ -446,7 +487,24 @@ struct request *request_parse(const void *buf, size_t len,
                      lim->max_bytes);
                 return NULL;
         }
+        install_parse_hook();
+        parse_budget = request_parse_budget(lim);
+        parse_used = 0;
+        parse_over = parse_oom = 0;
         json_t *root = load_json(&ctx, buf, len);
+        parse_budget = 0;
+        if (parse_over || parse_oom) {
+                json_decref(root);
+                if (parse_over)
+                        fail(&ctx, REQUEST_ERR_OVERSIZE,
+                             "parsing needs more than %zu bytes (%d times "
+                             "worker.max_message_bytes)",
+                             request_parse_budget(lim), REQUEST_PARSE_FACTOR);
+                else
+                        fail(&ctx, REQUEST_ERR_INTERNAL,
+                             "out of memory parsing");
+                return NULL;
+        }
         if (!root)
                 return NULL;
         if (!json_is_object(root)) {

@@ -36,6 +36,11 @@ struct request_limits {
         size_t max_targets; /* default 100 */
 };
 
+/* The parser may allocate at most this many times max_bytes for one
+ * message, so a small message cannot become a huge tree (`[{},{},…]`);
+ * over it the message is "oversize". */
+#define REQUEST_PARSE_FACTOR 16
+
 struct request_target {
         const char *provider; /* borrowed from the request's JSON */
         const char *account;  /* "default" when absent */
@@ -63,6 +68,9 @@ struct request *request_parse(const void *buf, size_t len,
                               enum request_error *err, char **request_id_out,
                               char *errstr, size_t errstr_size);
 void request_free(struct request *req);
+
+/* Bytes one parse may allocate: REQUEST_PARSE_FACTOR × max_bytes. */
+size_t request_parse_budget(const struct request_limits *lim);
 
 /* request_id syntax: [A-Za-z0-9][A-Za-z0-9._:-]{0,127}. 1 if valid. */
 int request_id_valid(const char *id);

@@ -3,11 +3,13 @@
 
 #include <libconfig.h>
 #include <libgen.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "confread.h"
+#include "outcome.h"
 #include "provider.h"
 
 /* Top-level settings this module owns; `providers`, `accounts` and
@@ -22,7 +24,8 @@ static const char *const topic_keys[] = {"requests", "outcomes", "dead_letter",
                                          NULL};
 static const char *const worker_keys[] = {
     "max_requests_in_flight", "max_calls_in_flight", "max_calls_per_request",
-    "max_calls_planned",      "max_message_bytes",   "max_targets",
+    "max_calls_planned",      "max_bytes_in_flight", "max_failed_calls_header",
+    "memory_limit_bytes",     "max_message_bytes",   "max_targets",
     "drain_timeout_ms",       "rebalance_grace_ms",  "commit_interval_ms",
     "deadline_days",          "ce_source",           NULL};
 static const char *const metrics_keys[] = {"bind",
@@ -162,6 +165,8 @@ static void set_defaults(struct settings *s)
         s->max_calls_in_flight = 512;
         s->max_calls_per_request = 10000;
         s->max_calls_planned = 50000;
+        s->max_bytes_in_flight = 128 * 1024 * 1024;
+        s->max_failed_calls_header = 20;
         request_limits_default(&s->request_limits);
         s->drain_timeout_ms = 25000;
         s->rebalance_grace_ms = 10000;
@@ -246,6 +251,11 @@ static int load_worker(struct confread *cr, struct settings *s,
         INT_FIELD("max_calls_per_request", 1, 1000000,
                   s->max_calls_per_request);
         INT_FIELD("max_calls_planned", 1, 10000000, s->max_calls_planned);
+        INT_FIELD("max_bytes_in_flight", 1024 * 1024, 1LL << 40,
+                  s->max_bytes_in_flight);
+        INT_FIELD("max_failed_calls_header", 0, 1000,
+                  s->max_failed_calls_header);
+        INT_FIELD("memory_limit_bytes", 0, 1LL << 50, s->memory_limit_bytes);
         INT_FIELD("max_message_bytes", 64, 100 * 1024 * 1024,
                   s->request_limits.max_bytes);
         INT_FIELD("max_targets", 1, 10000, s->request_limits.max_targets);
@@ -255,6 +265,118 @@ static int load_worker(struct confread *cr, struct settings *s,
         INT_FIELD("deadline_days", 1, 3650, s->deadline_days);
 #undef INT_FIELD
         return read_string(cr, w, "ce_source", &s->ce_source);
+}
+
+/* ---- caps that must agree with Kafka's and with the container ---- */
+
+#define SETTINGS_BASE_BYTES    (64LL << 20) /* code, libraries, buffers */
+#define SETTINGS_QUEUE_KBYTES  65536LL      /* both clients' default */
+#define SETTINGS_CGROUP_MEMORY "/sys/fs/cgroup/memory.max"
+
+/* librdkafka's default message.max.bytes: never go below it, so an
+ * oversize message that fits is still dead-lettered whole. */
+#define SETTINGS_RDKAFKA_MESSAGE_BYTES 1000000
+
+size_t settings_producer_message_bytes(const struct settings *s)
+{
+        size_t n = s->request_limits.max_bytes + OUTCOME_HEADER_BUDGET;
+        return n > SETTINGS_RDKAFKA_MESSAGE_BYTES
+                   ? n
+                   : SETTINGS_RDKAFKA_MESSAGE_BYTES;
+}
+
+/* The value a client gets for property name (its own list wins), or
+ * dflt. */
+static long long client_prop(const struct settings *s,
+                             const struct settings_props *own, const char *name,
+                             long long dflt)
+{
+        const struct settings_props *lists[2] = {&s->kafka, own};
+        size_t n = strlen(name);
+        const char *v = NULL;
+        for (int l = 0; l < 2; l++)
+                for (size_t i = 0; i < lists[l]->n; i++)
+                        if (strncmp(lists[l]->items[i], name, n) == 0 &&
+                            lists[l]->items[i][n] == '=')
+                                v = lists[l]->items[i] + n + 1;
+        return v ? atoll(v) : dflt;
+}
+
+/* Reports at parent.name, or at parent when the setting is absent. */
+__attribute__((format(printf, 4, 5))) static int
+fail_at(struct confread *cr, const config_setting_t *parent, const char *name,
+        const char *fmt, ...)
+{
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        const config_setting_t *st = config_setting_get_member(parent, name);
+        return confread_fail(cr, st ? st : parent, st ? NULL : name, "%s", msg);
+}
+
+static int check_producer_size(struct confread *cr, const struct settings *s,
+                               const config_setting_t *root)
+{
+        long long need =
+            (long long)(s->request_limits.max_bytes + OUTCOME_HEADER_BUDGET);
+        long long have =
+            client_prop(s, &s->producer, "message.max.bytes", need);
+        if (have >= need)
+                return 0;
+        const config_setting_t *k = config_setting_get_member(root, "kafka");
+        return fail_at(cr, k ? k : root, k ? "producer" : "kafka",
+                       "message.max.bytes=%lld is below "
+                       "worker.max_message_bytes (%zu) + %d bytes of "
+                       "dead-letter headers",
+                       have, s->request_limits.max_bytes,
+                       OUTCOME_HEADER_BUDGET);
+}
+
+static size_t cgroup_memory_limit(void)
+{
+        unsigned long long v = 0;
+        FILE *f = fopen(SETTINGS_CGROUP_MEMORY, "r");
+        if (!f)
+                return 0;
+        if (fscanf(f, "%llu", &v) != 1) /* "max": no limit */
+                v = 0;
+        fclose(f);
+        return (size_t)v;
+}
+
+size_t settings_memory_needed(const struct settings *s)
+{
+        long long pq =
+            client_prop(s, &s->producer, "queue.buffering.max.kbytes",
+                        SETTINGS_QUEUE_KBYTES);
+        long long cq =
+            client_prop(s, &s->consumer, "queued.max.messages.kbytes",
+                        SETTINGS_QUEUE_KBYTES);
+        return (size_t)(SETTINGS_BASE_BYTES + (pq + cq) * 1024) +
+               s->max_bytes_in_flight +
+               request_parse_budget(&s->request_limits);
+}
+
+static int check_memory(struct confread *cr, const struct settings *s,
+                        const config_setting_t *root)
+{
+        size_t limit = s->memory_limit_bytes;
+        const char *from = "";
+        if (!limit) {
+                limit = cgroup_memory_limit();
+                from = " (the cgroup's memory.max)";
+        }
+        size_t need = settings_memory_needed(s);
+        if (!limit || need <= limit)
+                return 0;
+        const config_setting_t *w = config_setting_get_member(root, "worker");
+        return fail_at(cr, w ? w : root, w ? "memory_limit_bytes" : "worker",
+                       "the caps need %zu bytes (base + max_bytes_in_flight "
+                       "+ parse budget + both clients' queues, see "
+                       "docs/operations.md), more than the limit of %zu%s",
+                       need, limit, from);
 }
 
 /* The probe server's limits against slow clients (struct metrics_limits). */
@@ -313,7 +435,8 @@ static int load_root(struct settings *s, config_t *cfg, int allow_missing,
         if (confread_check_keys(&cr, root, top_keys) ||
             load_kafka(&cr, s, root, allow_missing) ||
             load_topics(&cr, s, root) || load_worker(&cr, s, root) ||
-            load_metrics_log(&cr, s, root))
+            load_metrics_log(&cr, s, root) ||
+            check_producer_size(&cr, s, root) || check_memory(&cr, s, root))
                 return -1;
         s->providers =
             provider_registry_load(cfg, allow_missing, errstr, errstr_size);

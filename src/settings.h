@@ -40,6 +40,13 @@ struct settings {
          * each holds its URL, headers and body, so requests in flight
          * alone do not bound memory when requests are large. */
         size_t max_calls_planned;
+        /* Pause partitions at this many bytes held by requests in flight
+         * (their message, planned calls and DLQ copy). */
+        size_t max_bytes_in_flight;
+        size_t max_failed_calls_header; /* entries in erasure-failed-calls */
+        /* Container memory the caps must fit in (checked at load); 0:
+         * the cgroup's memory.max if there is one, else unchecked. */
+        size_t memory_limit_bytes;
         struct request_limits request_limits;
         int64_t drain_timeout_ms;   /* SIGTERM: finish in-flight work */
         int64_t rebalance_grace_ms; /* revoke: finish in-flight work */
@@ -59,6 +66,12 @@ struct settings {
 struct settings *settings_load(const char *path, int allow_missing_secrets,
                                char *errstr, size_t errstr_size);
 void settings_free(struct settings *s);
+
+/* The producer's message.max.bytes: max_message_bytes plus the
+ * dead-letter header budget, and at least librdkafka's default. */
+size_t settings_producer_message_bytes(const struct settings *s);
+/* Memory the configured caps add up to (docs/operations.md, Sizing). */
+size_t settings_memory_needed(const struct settings *s);
 
 /* 1 if librdkafka property `name` (n bytes) may hold a credential, so its
  * value is masked wherever settings are shown: every property read from

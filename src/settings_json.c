@@ -120,7 +120,7 @@ static json_t *topics_json(const struct settings *s)
 
 static json_t *worker_json(const struct settings *s)
 {
-        return json_pack(
+        json_t *w = json_pack(
             "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:s}",
             "max_requests_in_flight", (json_int_t)s->max_requests_in_flight,
             "max_calls_in_flight", (json_int_t)s->max_calls_in_flight,
@@ -132,6 +132,20 @@ static json_t *worker_json(const struct settings *s)
             "rebalance_grace_ms", (json_int_t)s->rebalance_grace_ms,
             "commit_interval_ms", (json_int_t)s->commit_interval_ms,
             "deadline_days", s->deadline_days, "ce_source", s->ce_source);
+        /* The memory caps, and what they add up to (docs/operations.md). */
+        json_t *mem = json_pack(
+            "{s:I, s:I, s:I, s:I, s:I}", "max_bytes_in_flight",
+            (json_int_t)s->max_bytes_in_flight, "max_failed_calls_header",
+            (json_int_t)s->max_failed_calls_header, "memory_limit_bytes",
+            (json_int_t)s->memory_limit_bytes, "memory_needed_bytes",
+            (json_int_t)settings_memory_needed(s), "producer_message_max_bytes",
+            (json_int_t)settings_producer_message_bytes(s));
+        if (!w || !mem || json_object_update(w, mem) != 0) {
+                json_decref(w);
+                w = NULL;
+        }
+        json_decref(mem);
+        return w;
 }
 
 static json_t *limits_json(const struct provider_limits *l)

@@ -4,7 +4,31 @@
  * account's queue until the account's concurrency, token bucket and
  * cool-down allow them out; failed attempts wait in a timer heap. When
  * every call is final the summary is produced, and when every message of
- * the job is acknowledged by Kafka its offset may be committed. */
+ * the job is acknowledged by Kafka its offset may be committed.
+ *
+ * The map, in the order a request travels (turn() serves each step);
+ * the outcome and commit steps live in worker_outcome.c, the structures
+ * both files share in worker_model.h:
+ *
+ *   consume   consume_some()      kafka_consume(): a message, or none now
+ *   parse     on_message()        request_parse(): envelope checked
+ *   plan      parse_and_plan()    provider_plan(), then plan_calls(); the
+ *                                 parsed tree is freed right after planning
+ *   execute   dispatch()          call_start(): http_start() per account;
+ *             fire_timers()       due retries back into account queues
+ *   classify  on_http_done()      provider_classify(), retry_or_fail()
+ *   outcome   call_finalize()     worker_produce_event() per call;
+ *             job_calls_finished() the summary and, when a call ran out of
+ *             reject()            retries, worker_produce_dead_letter();
+ *                                 a full producer queue parks messages in
+ *                                 the outbox (worker_flush_outbox())
+ *   commit    worker_on_delivered() every delivery back: the job's offset
+ *                                 is stored (offsets_finish()) and
+ *                                 librdkafka auto-commits it
+ *
+ * Flow control (flow_control()) pauses every partition while requests,
+ * planned calls or bytes in flight reach their caps, or the outbox holds
+ * anything; the re-entry rules are in worker.h. */
 #include "worker.h"
 
 #include <errno.h>
@@ -13,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -28,86 +53,13 @@
 #include "retry.h"
 #include "settings.h"
 #include "text.h"
+#include "worker_model.h"
 
 #define NOT_IN_HEAP     ((size_t)-1)
 #define CONSUME_BATCH   64
 #define MAX_WAIT_MS     1000
 #define RESUME_FRACTION 0.9 /* resume below 90 % of the cap: hysteresis */
-
-struct job;
-
-struct call {
-        struct job *job;
-        const struct provider_call *pc;
-        struct account_state *acct;
-        struct http_transfer *xfer;
-        struct call *qprev, *qnext; /* account queue */
-        int queued;
-        size_t heap_idx;
-        int attempts;
-        int final;
-        int64_t first_mono;
-        int64_t started_wall;
-        int64_t attempt_mono;
-        int64_t due_mono;
-        char *last_error;
-};
-
-struct job {
-        struct job *prev, *next;
-        int32_t partition;
-        int64_t offset;
-        int tracked;   /* offset is in the offsets tracker */
-        int abandoned; /* partition revoked or worker stopped: no commit */
-        char *request_id;
-        struct request *req;
-        struct provider_plan plan;
-        struct call *calls;
-        size_t calls_open;
-        size_t deliveries_pending;
-        size_t counts[OUTCOME_NSTATUS];
-        int summary_sent;
-        int exhausted; /* a call ran out of retries: copy to the DLQ */
-        int64_t started_mono;
-        void *key;
-        size_t key_len;
-        void *value;
-        size_t value_len;
-        rd_kafka_headers_t *headers; /* the request's, for the DLQ copy */
-        char *traceparent;
-};
-
-struct account_state {
-        const struct provider_account *acct;
-        const struct provider_limits *lim;
-        struct ratelimit rl;
-        int in_flight;
-        struct call *qhead, *qtail;
-};
-
-struct worker {
-        const struct settings *s;
-        struct metrics *m;
-        struct kafka *kafka;
-        struct http *http;
-        struct offsets *offsets;
-        struct account_state *accounts;
-        size_t naccounts;
-        size_t rr; /* round-robin start among accounts */
-        struct job *jobs;
-        size_t njobs; /* not abandoned */
-        size_t calls_running;
-        size_t calls_planned; /* of jobs not abandoned, not final yet */
-        struct call **heap;
-        size_t heap_len, heap_cap;
-        int stop_pipe[2];
-        int stopping;
-        int fatal;
-        char fatal_err[512];
-        int more_messages;
-        int64_t account_wake; /* earliest time a blocked account may go */
-        uint64_t rng;
-};
+#define OUTBOX_RETRY_MS 50
 
 /* ---- timer heap of calls waiting to retry ---- */
 
@@ -183,13 +135,7 @@ static void heap_remove(struct worker *w, struct call *c)
 
 static void queue_push(struct account_state *a, struct call *c)
 {
-        c->qnext = NULL;
-        c->qprev = a->qtail;
-        if (a->qtail)
-                a->qtail->qnext = c;
-        else
-                a->qhead = c;
-        a->qtail = c;
+        TAILQ_INSERT_TAIL(&a->queue, c, qlink);
         c->queued = 1;
 }
 
@@ -197,52 +143,11 @@ static void queue_remove(struct account_state *a, struct call *c)
 {
         if (!c->queued)
                 return;
-        if (c->qprev)
-                c->qprev->qnext = c->qnext;
-        else
-                a->qhead = c->qnext;
-        if (c->qnext)
-                c->qnext->qprev = c->qprev;
-        else
-                a->qtail = c->qprev;
-        c->qprev = c->qnext = NULL;
+        TAILQ_REMOVE(&a->queue, c, qlink);
         c->queued = 0;
 }
 
-/* ---- jobs ---- */
-
-static void job_free(struct job *j)
-{
-        if (!j)
-                return;
-        for (size_t i = 0; j->calls && i < j->plan.ncalls; i++)
-                free(j->calls[i].last_error);
-        free(j->calls);
-        provider_plan_clear(&j->plan);
-        request_free(j->req);
-        free(j->request_id);
-        free(j->key);
-        free(j->value);
-        free(j->traceparent);
-        if (j->headers)
-                rd_kafka_headers_destroy(j->headers);
-        free(j);
-}
-
-static void job_unlink(struct worker *w, struct job *j)
-{
-        if (j->prev)
-                j->prev->next = j->next;
-        else
-                w->jobs = j->next;
-        if (j->next)
-                j->next->prev = j->prev;
-        if (!j->abandoned)
-                w->njobs--;
-}
-
-__attribute__((format(printf, 2, 3))) static void
-set_fatal(struct worker *w, const char *fmt, ...)
+void worker_fatal(struct worker *w, const char *fmt, ...)
 {
         va_list ap;
         if (w->fatal)
@@ -254,175 +159,15 @@ set_fatal(struct worker *w, const char *fmt, ...)
         log_error(NULL, NULL, "%s", w->fatal_err);
 }
 
-/* Everything about the job reached Kafka: its offset may be committed. */
-static void job_done(struct worker *w, struct job *j)
-{
-        if (j->tracked && !j->abandoned) {
-                int64_t next =
-                    offsets_finish(w->offsets, j->partition, j->offset);
-                if (next >= 0) {
-                        kafka_store_offset(w->kafka, j->partition, next);
-                        if (w->m)
-                                metrics_offset_committed(w->m, j->partition,
-                                                         next);
-                }
-        }
-        job_unlink(w, j);
-        job_free(j);
-}
-
-static void maybe_done(struct worker *w, struct job *j)
-{
-        if (j->deliveries_pending == 0 && (j->summary_sent || j->abandoned))
-                job_done(w, j);
-}
-
-/* ---- producing ---- */
-
-static void add_header(rd_kafka_headers_t *h, const char *name,
-                       const char *value)
-{
-        rd_kafka_header_add(h, name, -1, value, -1);
-}
-
-static rd_kafka_headers_t *ce_headers(struct worker *w, const struct job *j,
-                                      const char *key, const char *type,
-                                      int64_t wall_ms)
-{
-        char ts[32];
-        clock_format_rfc3339(wall_ms, ts);
-        rd_kafka_headers_t *h = rd_kafka_headers_new(10);
-        add_header(h, "ce_specversion", "1.0");
-        add_header(h, "ce_id", key);
-        add_header(h, "ce_source", w->s->ce_source);
-        add_header(h, "ce_type", type);
-        add_header(h, "ce_time", ts);
-        add_header(h, "ce_subject", j->request_id);
-        add_header(h, "content-type", "application/json");
-        add_header(h, "idempotency-key", key);
-        if (j->traceparent)
-                add_header(h, "traceparent", j->traceparent);
-        return h;
-}
-
-static void produce(struct worker *w, struct job *j, const char *topic,
-                    const void *key, size_t key_len, char *value,
-                    size_t value_len, rd_kafka_headers_t *h)
-{
-        char err[256];
-        if (kafka_produce(w->kafka, topic, key, key_len, value, value_len, h, j,
-                          err, sizeof(err)) != 0) {
-                free(value);
-                rd_kafka_headers_destroy(h);
-                set_fatal(w, "cannot publish: %s", err);
-                return;
-        }
-        j->deliveries_pending++;
-}
-
-static void produce_event(struct worker *w, struct job *j, char *json,
-                          const char *key, const char *type, int64_t wall)
-{
-        if (!json) {
-                set_fatal(w, "%s", "out of memory building an outcome");
-                return;
-        }
-        rd_kafka_headers_t *h = ce_headers(w, j, key, type, wall);
-        produce(w, j, w->s->topic_outcomes, j->request_id,
-                strlen(j->request_id), json, strlen(json), h);
-}
-
-static void produce_summary(struct worker *w, struct job *j,
-                            enum request_error code, const char *reason)
-{
-        struct outcome_summary sum = {0};
-        sum.request_id = j->request_id;
-        memcpy(sum.counts, j->counts, sizeof(sum.counts));
-        sum.error = reason;
-        sum.error_code = code ? request_error_name(code) : NULL;
-        sum.finished_at_ms = clock_wall_ms();
-        char key[OUTCOME_KEY_LEN + 1];
-        char *json = outcome_summary_json(&sum, key);
-        const char *overall = outcome_overall(&sum);
-        produce_event(w, j, json, key, OUTCOME_CE_TYPE_SUMMARY,
-                      sum.finished_at_ms);
-        j->summary_sent = 1;
-        if (w->m)
-                metrics_request_finished(w->m, overall);
-        log_info(j->request_id, NULL,
-                 "request finished: %s (%zu deleted, %zu already_absent, "
-                 "%zu failed) in %lld ms",
-                 overall, j->counts[OUTCOME_DELETED],
-                 j->counts[OUTCOME_ALREADY_ABSENT], j->counts[OUTCOME_FAILED],
-                 (long long)(clock_mono_ms() - j->started_mono));
-}
-
-/* The original message, byte for byte, with why it is here. */
-static void produce_dead_letter(struct worker *w, struct job *j,
-                                const char *code, const char *reason,
-                                const char *failed_calls)
-{
-        rd_kafka_headers_t *h = j->headers ? rd_kafka_headers_copy(j->headers)
-                                           : rd_kafka_headers_new(8);
-        char num[32];
-        add_header(h, "erasure-error-code", code);
-        add_header(h, "erasure-error-reason", reason);
-        add_header(h, "erasure-source-topic", w->s->topic_requests);
-        snprintf(num, sizeof(num), "%d", j->partition);
-        add_header(h, "erasure-source-partition", num);
-        snprintf(num, sizeof(num), "%lld", (long long)j->offset);
-        add_header(h, "erasure-source-offset", num);
-        if (j->request_id)
-                add_header(h, "erasure-request-id", j->request_id);
-        if (failed_calls)
-                add_header(h, "erasure-failed-calls", failed_calls);
-        char *copy = NULL;
-        if (j->value_len > 0) {
-                copy = malloc(j->value_len);
-                if (!copy) {
-                        rd_kafka_headers_destroy(h);
-                        set_fatal(w, "%s", "out of memory");
-                        return;
-                }
-                memcpy(copy, j->value, j->value_len);
-        }
-        produce(w, j, w->s->topic_dead_letter, j->key, j->key_len, copy,
-                j->value_len, h);
-        if (w->m)
-                metrics_request_dead_lettered(w->m, code);
-}
-
 /* ---- finishing calls ---- */
-
-/* JSON list of the calls that ran out of retries, for the DLQ header. */
-static char *failed_calls_json(const struct job *j)
-{
-        json_t *arr = json_array();
-        for (size_t i = 0; i < j->plan.ncalls; i++) {
-                const struct call *c = &j->calls[i];
-                if (!c->final || !c->last_error || !c->pc)
-                        continue;
-                json_array_append_new(
-                    arr,
-                    json_pack("{s:s, s:s, s:s, s:s, s:s}", "provider",
-                              c->pc->provider, "account", c->pc->account_name,
-                              "action", c->pc->action_name, "resource",
-                              c->pc->resource, "error", c->last_error));
-        }
-        char *s = json_dumps(arr, JSON_COMPACT);
-        json_decref(arr);
-        return s;
-}
 
 static void job_calls_finished(struct worker *w, struct job *j)
 {
-        if (j->exhausted) {
-                char *fc = failed_calls_json(j);
-                produce_dead_letter(w, j, "retries_exhausted",
-                                    "a provider call ran out of retries", fc);
-                free(fc);
-        }
-        produce_summary(w, j, REQUEST_OK, NULL);
+        if (j->exhausted)
+                worker_produce_dead_letter(
+                    w, j, "retries_exhausted",
+                    "a provider call ran out of retries");
+        worker_produce_summary(w, j, REQUEST_OK, NULL);
 }
 
 static void call_finalize(struct worker *w, struct call *c,
@@ -458,14 +203,13 @@ static void call_finalize(struct worker *w, struct call *c,
             .started_at_ms = c->started_wall,
             .finished_at_ms = clock_wall_ms(),
         };
-        if (w->m)
-                metrics_call_finished(
-                    w->m, pc->provider, pc->action_name,
-                    outcome_status_name(st),
-                    (double)(clock_mono_ms() - c->attempt_mono) / 1e3);
+        metrics_call_finished(
+            w->m, pc->provider, pc->action_name, outcome_status_name(st),
+            (double)(clock_mono_ms() - c->attempt_mono) / 1e3);
         char key[OUTCOME_KEY_LEN + 1];
         char *json = outcome_call_json(&oc, key);
-        produce_event(w, j, json, key, OUTCOME_CE_TYPE_CALL, oc.finished_at_ms);
+        worker_produce_event(w, j, json, key, OUTCOME_CE_TYPE_CALL,
+                             oc.finished_at_ms);
         if (st == OUTCOME_FAILED)
                 log_warn(j->request_id, pc->provider,
                          "call %s %s failed after %d attempt(s): %s",
@@ -502,7 +246,7 @@ static void call_start(struct worker *w, struct call *c, int64_t now)
 static int account_can_start(struct worker *w, struct account_state *a,
                              int64_t now)
 {
-        if (!a->qhead || a->in_flight >= a->lim->concurrency ||
+        if (TAILQ_EMPTY(&a->queue) || a->in_flight >= a->lim->concurrency ||
             w->calls_running >= w->s->max_calls_in_flight)
                 return 0;
         int64_t wait = ratelimit_take(&a->rl, now);
@@ -527,7 +271,7 @@ static void dispatch(struct worker *w, int64_t now)
                             &w->accounts[(w->rr + k) % w->naccounts];
                         if (!account_can_start(w, a, now))
                                 continue;
-                        struct call *c = a->qhead;
+                        struct call *c = TAILQ_FIRST(&a->queue);
                         queue_remove(a, c);
                         call_start(w, c, now);
                         progressed = 1;
@@ -562,14 +306,13 @@ static void retry_or_fail(struct worker *w, struct call *c, long status,
                 call_finalize(w, c, OUTCOME_FAILED, 1, status, msg);
                 return;
         }
-        if (w->m)
-                metrics_call_retried(w->m, c->pc->provider, c->pc->action_name);
+        metrics_call_retried(w->m, c->pc->provider, c->pc->action_name);
         log_debug(c->job->request_id, c->pc->provider,
                   "retry %s in %lld ms: %s", c->pc->action_name,
                   (long long)delay, error);
         c->due_mono = now + delay;
         if (heap_push(w, c) != 0)
-                set_fatal(w, "%s", "out of memory");
+                worker_fatal(w, "%s", "out of memory");
 }
 
 static enum outcome_status verdict_status(enum provider_verdict_kind k)
@@ -641,6 +384,28 @@ static void *dup_bytes(const void *p, size_t n)
         return d;
 }
 
+/* What a job holds of its message: its copy, and the dead-letter copy
+ * it may hand the producer. */
+static size_t job_message_bytes(const struct job *j)
+{
+        return sizeof(*j) + 2 * j->value_len + j->key_len;
+}
+
+/* What the planned calls hold: each its URL, headers, body, resource. */
+static size_t plan_bytes(const struct provider_plan *plan)
+{
+        size_t n = plan->ncalls * (sizeof(struct call) + sizeof(*plan->calls));
+        for (size_t i = 0; i < plan->ncalls; i++) {
+                const struct provider_call *c = &plan->calls[i];
+                n += strlen(c->url) + 1 + (c->body ? strlen(c->body) + 1 : 0) +
+                     strlen(c->resource) + 1;
+                for (size_t h = 0; h < c->nheaders; h++)
+                        n += sizeof(*c->headers) + strlen(c->headers[h].name) +
+                             strlen(c->headers[h].value) + 2;
+        }
+        return n;
+}
+
 static struct job *job_from_message(struct worker *w,
                                     const rd_kafka_message_t *m)
 {
@@ -650,6 +415,7 @@ static struct job *job_from_message(struct worker *w,
         j->partition = m->partition;
         j->offset = m->offset;
         j->started_mono = clock_mono_ms();
+        j->requested_at_ms = -1;
         j->key = dup_bytes(m->key, m->key_len);
         j->key_len = j->key ? m->key_len : 0;
         j->value = dup_bytes(m->payload, m->len);
@@ -659,14 +425,13 @@ static struct job *job_from_message(struct worker *w,
                 j->headers = rd_kafka_headers_copy(h);
         j->traceparent = header_string(j->headers, "traceparent");
         if ((m->len && !j->value) || (m->key_len && !j->key)) {
-                job_free(j);
+                worker_job_free(j);
                 return NULL;
         }
-        j->next = w->jobs;
-        if (w->jobs)
-                w->jobs->prev = j;
-        w->jobs = j;
+        LIST_INSERT_HEAD(&w->jobs, j, link);
         w->njobs++;
+        j->bytes = job_message_bytes(j);
+        w->bytes_in_flight += j->bytes;
         j->tracked = offsets_begin(w->offsets, j->partition, j->offset) == 0;
         if (!j->tracked)
                 log_warn(NULL, NULL,
@@ -682,14 +447,14 @@ static void reject(struct worker *w, struct job *j, enum request_error code,
         const char *name = request_error_name(code);
         log_warn(j->request_id, NULL, "request at %d@%lld rejected (%s): %s",
                  j->partition, (long long)j->offset, name, reason);
-        if (w->m)
-                metrics_request_rejected(w->m, name);
-        produce_dead_letter(w, j, name, reason, NULL);
+        metrics_request_rejected(w->m, name);
+        worker_produce_dead_letter(w, j, name, reason);
         if (j->request_id) {
                 j->counts[OUTCOME_REJECTED] = 1;
-                produce_summary(w, j, code, reason);
+                worker_produce_summary(w, j, code, reason);
         } else {
                 j->summary_sent = 1; /* nothing to summarise */
+                worker_job_maybe_done(w, j);
         }
 }
 
@@ -712,34 +477,63 @@ static int plan_calls(struct worker *w, struct job *j)
         return 0;
 }
 
+/* Out of memory is the worker's trouble, not the message's: it is
+ * neither dead-lettered nor committed, and a restart tries again. */
+static void internal_error(struct worker *w, const struct job *j,
+                           const char *err)
+{
+        worker_fatal(
+            w,
+            "internal error on the request at %d@%lld: %s; not "
+            "dead-lettered, not committed: it is retried after restart",
+            j->partition, (long long)j->offset, err);
+}
+
+/* Parses and plans; the parsed tree is freed before the calls start, so
+ * only the plan stays (the tree can be many times the message). */
+static enum request_error parse_and_plan(struct worker *w, struct job *j,
+                                         char *err, size_t err_size)
+{
+        enum request_error code = REQUEST_OK;
+        struct request *req =
+            request_parse(j->value, j->value_len, &w->s->request_limits, &code,
+                          &j->request_id, err, err_size);
+        if (!req)
+                return code;
+        if (!req->requested_at ||
+            clock_parse_rfc3339(req->requested_at, &j->requested_at_ms))
+                j->requested_at_ms = -1;
+        code = provider_plan(w->s->providers, req, w->s->max_calls_per_request,
+                             &j->plan, err, err_size);
+        request_free(req);
+        return code;
+}
+
 static void on_message(struct worker *w, rd_kafka_message_t *m)
 {
-        if (w->m)
-                metrics_request_consumed(w->m);
+        metrics_request_consumed(w->m);
         struct job *j = job_from_message(w, m);
         if (!j) {
-                set_fatal(w, "%s", "out of memory taking a request");
+                worker_fatal(w, "%s", "out of memory taking a request");
                 return;
         }
         char err[512];
-        enum request_error code = REQUEST_OK;
-        j->req = request_parse(j->value, j->value_len, &w->s->request_limits,
-                               &code, &j->request_id, err, sizeof(err));
-        if (!j->req) {
-                reject(w, j, code, err);
+        enum request_error code = parse_and_plan(w, j, err, sizeof(err));
+        if (code == REQUEST_ERR_INTERNAL) {
+                internal_error(w, j, err);
                 return;
         }
-        code =
-            provider_plan(w->s->providers, j->req, w->s->max_calls_per_request,
-                          &j->plan, err, sizeof(err));
         if (code != REQUEST_OK) {
                 reject(w, j, code, err);
                 return;
         }
         log_debug(j->request_id, NULL, "request at %d@%lld: %zu call(s)",
                   j->partition, (long long)j->offset, j->plan.ncalls);
+        size_t pb = plan_bytes(&j->plan);
+        j->bytes += pb;
+        w->bytes_in_flight += pb;
         if (plan_calls(w, j) != 0) {
-                set_fatal(w, "%s", "out of memory planning a request");
+                internal_error(w, j, "out of memory planning a request");
                 return;
         }
         if (j->plan.ncalls == 0)
@@ -790,25 +584,10 @@ static void job_abandon(struct worker *w, struct job *j)
                 w->njobs--;
                 w->calls_planned -= j->calls_open;
         }
-        maybe_done(w, j);
+        worker_job_maybe_done(w, j);
 }
 
 /* ---- Kafka callbacks ---- */
-
-static void on_delivered(void *arg, void *opaque, rd_kafka_resp_err_t err)
-{
-        struct worker *w = arg;
-        struct job *j = opaque;
-        if (err) {
-                /* The producer already retried within message.timeout.ms.
-                 * The job stays open, so its offset is never committed and
-                 * a restart repeats it. */
-                set_fatal(w, "publish failed: %s", rd_kafka_err2str(err));
-                return;
-        }
-        j->deliveries_pending--;
-        maybe_done(w, j);
-}
 
 static void on_assigned(void *arg, const rd_kafka_topic_partition_list_t *p)
 {
@@ -826,31 +605,43 @@ static int in_parts(const rd_kafka_topic_partition_list_t *p, int32_t part)
         return 0;
 }
 
-static size_t jobs_in(struct worker *w,
-                      const rd_kafka_topic_partition_list_t *p)
+/* Jobs of the revoked partitions whose every call is final but whose
+ * outcomes are not all acknowledged yet. */
+static size_t jobs_delivering(struct worker *w,
+                              const rd_kafka_topic_partition_list_t *p)
 {
         size_t n = 0;
-        for (struct job *j = w->jobs; j; j = j->next)
-                n += !j->abandoned && in_parts(p, j->partition);
+        struct job *j;
+        LIST_FOREACH(j, &w->jobs, link)
+        n += !j->abandoned && j->calls_open == 0 && j->deliveries_pending &&
+             in_parts(p, j->partition);
         return n;
 }
 
-static void turn(struct worker *w, int consume);
-
-/* Finish what we hold of the revoked partitions within the grace period,
- * so the next owner does not repeat it; abandon the rest. */
+/* Runs inside kafka_consume() (the rebalance callback), so it never turns
+ * the loop (worker.h, re-entry rules): jobs whose calls are all final get
+ * up to rebalance_grace_ms for their outcomes to be acknowledged, serving
+ * only delivery reports, so their offsets are committed by the kafka
+ * module right after; the rest are abandoned at once and go to the next
+ * owner (deletions are idempotent, outcome keys the same). */
 static void on_revoking(void *arg, const rd_kafka_topic_partition_list_t *p,
                         int lost)
 {
         struct worker *w = arg;
         int64_t deadline =
             clock_mono_ms() + (lost ? 0 : w->s->rebalance_grace_ms);
-        while (jobs_in(w, p) > 0 && clock_mono_ms() < deadline && !w->fatal)
-                turn(w, 0);
+        for (int64_t now = clock_mono_ms();
+             now < deadline && !w->fatal && jobs_delivering(w, p) > 0;
+             now = clock_mono_ms()) {
+                worker_flush_outbox(w);
+                kafka_wait_producer(
+                    w->kafka,
+                    (int)(deadline - now < 100 ? deadline - now : 100));
+        }
         size_t abandoned = 0;
-        struct job *next;
-        for (struct job *j = w->jobs; j; j = next) {
-                next = j->next;
+        struct job *j, *next;
+        for (j = LIST_FIRST(&w->jobs); j; j = next) {
+                next = LIST_NEXT(j, link);
                 if (!j->abandoned && in_parts(p, j->partition)) {
                         abandoned++;
                         job_abandon(w, j);
@@ -876,17 +667,25 @@ static int wait_ms(struct worker *w, int consume, int64_t now)
                 until = w->heap[0]->due_mono;
         if (w->account_wake < until)
                 until = w->account_wake;
+        /* Delivery reports wake us through the producer's pipe; this only
+         * bounds the wait should room appear without one. */
+        if (w->outbox_len > 0 && now + OUTBOX_RETRY_MS < until)
+                until = now + OUTBOX_RETRY_MS;
         return until > now ? (int)(until - now) : 0;
 }
 
-/* Whether requests or planned calls in flight reach fraction of their caps. */
+/* Whether requests, planned calls or bytes in flight reach fraction of
+ * their caps, or messages wait for room in the producer's queue. */
 static int at_caps(const struct worker *w, double fraction)
 {
         const struct settings *s = w->s;
-        return (double)w->njobs >=
+        return w->outbox_len > 0 ||
+               (double)w->njobs >=
                    (double)s->max_requests_in_flight * fraction ||
                (double)w->calls_planned >=
-                   (double)s->max_calls_planned * fraction;
+                   (double)s->max_calls_planned * fraction ||
+               (double)w->bytes_in_flight >=
+                   (double)s->max_bytes_in_flight * fraction;
 }
 
 static void flow_control(struct worker *w)
@@ -907,10 +706,12 @@ static void update_deadline_metrics(struct worker *w, int64_t now)
         int64_t oldest = -1, at, wall = clock_wall_ms();
         int64_t limit = (int64_t)w->s->deadline_days * 86400000;
         size_t past = 0;
-        for (const struct job *j = w->jobs; j; j = j->next) {
-                if (j->abandoned || j->summary_sent || !j->req ||
-                    clock_parse_rfc3339(j->req->requested_at, &at))
+        const struct job *j;
+        LIST_FOREACH(j, &w->jobs, link)
+        {
+                if (j->abandoned || j->summary_sent || j->requested_at_ms < 0)
                         continue;
+                at = j->requested_at_ms;
                 oldest = oldest < 0 || at < oldest ? at : oldest;
                 past += wall - at > limit;
         }
@@ -919,8 +720,6 @@ static void update_deadline_metrics(struct worker *w, int64_t now)
 
 static void update_metrics(struct worker *w, int64_t now)
 {
-        if (!w->m)
-                return;
         update_deadline_metrics(w, now);
         metrics_set_in_flight(w->m, w->njobs, w->calls_running);
         metrics_set_paused_partitions(
@@ -954,11 +753,12 @@ static void turn(struct worker *w, int consume)
         check_stop_pipe(w);
         http_collect(w->http, on_http_done, w);
         kafka_poll_producer(w->kafka);
+        worker_flush_outbox(w);
         if (consume)
                 consume_some(w);
         char err[256];
         if (kafka_producer_fatal(w->kafka, err, sizeof(err)))
-                set_fatal(w, "producer: %s", err);
+                worker_fatal(w, "producer: %s", err);
         flow_control(w);
         update_metrics(w, clock_mono_ms());
 }
@@ -998,9 +798,9 @@ static void drain(struct worker *w)
                          "drain deadline passed: %zu request(s) left for the "
                          "next owner",
                          w->njobs);
-        struct job *next;
-        for (struct job *j = w->jobs; j; j = next) {
-                next = j->next;
+        struct job *j, *next;
+        for (j = LIST_FIRST(&w->jobs); j; j = next) {
+                next = LIST_NEXT(j, link);
                 if (!j->abandoned)
                         job_abandon(w, j);
         }
@@ -1053,6 +853,7 @@ static int init_accounts(struct worker *w)
                 struct account_state *a = &w->accounts[i];
                 a->acct = provider_account_at(reg, i);
                 a->lim = provider_account_limits(a->acct);
+                TAILQ_INIT(&a->queue);
                 ratelimit_init(&a->rl, a->lim->rate_per_s, a->lim->burst, now);
                 if (!a->lim->tls_verify)
                         log_warn(NULL, provider_account_provider(a->acct),
@@ -1085,6 +886,8 @@ struct worker *worker_new(const struct settings *s, struct metrics *m,
         w->s = s;
         w->m = m;
         w->stop_pipe[0] = w->stop_pipe[1] = -1;
+        LIST_INIT(&w->jobs);
+        TAILQ_INIT(&w->outbox);
         w->rng = (uint64_t)clock_wall_ms() ^ ((uint64_t)getpid() << 32) ^
                  0x9e3779b97f4a7c15ULL;
         if (init_pipe(w) || init_accounts(w) || !(w->offsets = offsets_new())) {
@@ -1100,7 +903,8 @@ struct worker *worker_new(const struct settings *s, struct metrics *m,
         }
         const char *instance =
             s->static_membership_env ? getenv(s->static_membership_env) : NULL;
-        struct kafka_callbacks cb = {w, on_assigned, on_revoking, on_delivered};
+        struct kafka_callbacks cb = {w, on_assigned, on_revoking,
+                                     worker_on_delivered};
         w->kafka = kafka_new(s, instance, &cb, errstr, errstr_size);
         if (!w->kafka) {
                 worker_free(w);
@@ -1116,13 +920,20 @@ void worker_free(struct worker *w)
 {
         if (!w)
                 return;
-        /* Destroying the clients first: no callback may see a freed job. */
+        /* Destroying the clients first: no callback may see a freed job.
+         * Their last delivery reports only free what they point to. */
+        w->closing = 1;
         kafka_free(w->kafka);
         http_free(w->http);
-        struct job *next;
-        for (struct job *j = w->jobs; j; j = next) {
-                next = j->next;
-                job_free(j);
+        struct delivery *d;
+        while ((d = TAILQ_FIRST(&w->outbox)) != NULL) {
+                TAILQ_REMOVE(&w->outbox, d, link);
+                worker_delivery_free(d);
+        }
+        struct job *j;
+        while ((j = LIST_FIRST(&w->jobs)) != NULL) {
+                LIST_REMOVE(j, link);
+                worker_job_free(j);
         }
         offsets_free(w->offsets);
         free(w->heap);

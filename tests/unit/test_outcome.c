@@ -337,6 +337,156 @@ static void status_names(void **state)
                             "erasure.request.completed.v1");
 }
 
+/* ---- envelope: CloudEvents and dead-letter headers, the stub ---- */
+
+/* The last value of header name, as a NUL-terminated copy in buf. */
+static const char *hdr(rd_kafka_headers_t *h, const char *name, char *buf,
+                       size_t n)
+{
+        const void *v = NULL;
+        size_t len = 0;
+        if (rd_kafka_header_get_last(h, name, &v, &len) != 0)
+                return NULL;
+        assert_true(len < n);
+        memcpy(buf, v, len);
+        buf[len] = '\0';
+        return buf;
+}
+
+static void ce_headers_carry_every_attribute(void **state)
+{
+        (void)state;
+        char b[256];
+        struct outcome_ce ce = {"urn:test", OUTCOME_CE_TYPE_CALL, "k123",
+                                "req-1",    "00-abc-def-01",      T0};
+        rd_kafka_headers_t *h = outcome_ce_headers(&ce);
+        assert_non_null(h);
+        assert_string_equal(hdr(h, "ce_specversion", b, sizeof(b)), "1.0");
+        assert_string_equal(hdr(h, "ce_id", b, sizeof(b)), "k123");
+        assert_string_equal(hdr(h, "idempotency-key", b, sizeof(b)), "k123");
+        assert_string_equal(hdr(h, "ce_source", b, sizeof(b)), "urn:test");
+        assert_string_equal(hdr(h, "ce_type", b, sizeof(b)),
+                            "erasure.call.completed.v1");
+        assert_string_equal(hdr(h, "ce_subject", b, sizeof(b)), "req-1");
+        assert_string_equal(hdr(h, "ce_time", b, sizeof(b)),
+                            "2026-11-22T10:00:00.000Z");
+        assert_string_equal(hdr(h, "content-type", b, sizeof(b)),
+                            "application/json");
+        assert_string_equal(hdr(h, "traceparent", b, sizeof(b)),
+                            "00-abc-def-01");
+        assert_int_equal(rd_kafka_header_cnt(h), 9);
+        rd_kafka_headers_destroy(h);
+        ce.traceparent = NULL;
+        h = outcome_ce_headers(&ce);
+        assert_null(hdr(h, "traceparent", b, sizeof(b)));
+        rd_kafka_headers_destroy(h);
+}
+
+static void dead_letter_headers_keep_original_and_add_ours(void **state)
+{
+        (void)state;
+        char b[512];
+        rd_kafka_headers_t *orig = rd_kafka_headers_new(2);
+        rd_kafka_header_add(orig, "traceparent", -1, "tp", -1);
+        struct outcome_dead_letter d = {.code = "bad_field",
+                                        .reason = "targets[0]: no",
+                                        .source_topic = "erasure.requests",
+                                        .source_partition = 3,
+                                        .source_offset = 12345,
+                                        .request_id = "req-9"};
+        rd_kafka_headers_t *h = outcome_dead_letter_headers(&d, orig);
+        assert_string_equal(hdr(h, "traceparent", b, sizeof(b)), "tp");
+        assert_string_equal(hdr(h, OUTCOME_H_ERROR_CODE, b, sizeof(b)),
+                            "bad_field");
+        assert_string_equal(hdr(h, "erasure-error-reason", b, sizeof(b)),
+                            "targets[0]: no");
+        assert_string_equal(hdr(h, "erasure-source-topic", b, sizeof(b)),
+                            "erasure.requests");
+        assert_string_equal(hdr(h, "erasure-source-partition", b, sizeof(b)),
+                            "3");
+        assert_string_equal(hdr(h, "erasure-source-offset", b, sizeof(b)),
+                            "12345");
+        assert_string_equal(hdr(h, "erasure-request-id", b, sizeof(b)),
+                            "req-9");
+        /* No failed calls: no failed-calls headers at all. */
+        assert_null(hdr(h, OUTCOME_H_FAILED_CALLS, b, sizeof(b)));
+        assert_null(hdr(h, OUTCOME_H_FAILED_CALLS_N, b, sizeof(b)));
+        rd_kafka_headers_destroy(h);
+        d.request_id = NULL;
+        h = outcome_dead_letter_headers(&d, NULL);
+        assert_null(hdr(h, "erasure-request-id", b, sizeof(b)));
+        assert_null(hdr(h, "traceparent", b, sizeof(b)));
+        rd_kafka_headers_destroy(h);
+        rd_kafka_headers_destroy(orig);
+}
+
+static void failed_calls_header_lists_given_entries_and_total(void **state)
+{
+        (void)state;
+        char b[4096];
+        struct outcome_failed_call fc[2] = {
+            {"vectara", "default", "delete_session", "agt_a/ase_1", "503"},
+            {"vectara", "default", "delete_session", "agt_a/ase_2", "504"}};
+        struct outcome_dead_letter d = {.code = "retries_exhausted",
+                                        .reason = "r",
+                                        .source_topic = "t",
+                                        .failed = fc,
+                                        .nfailed = 2,
+                                        .total_failed = 10000};
+        rd_kafka_headers_t *h = outcome_dead_letter_headers(&d, NULL);
+        json_t *arr =
+            json_loads(hdr(h, OUTCOME_H_FAILED_CALLS, b, sizeof(b)), 0, NULL);
+        assert_true(json_is_array(arr));
+        assert_int_equal(json_array_size(arr), 2);
+        json_t *e = json_array_get(arr, 1);
+        assert_string_equal(str(e, "resource"), "agt_a/ase_2");
+        assert_string_equal(str(e, "error"), "504");
+        assert_string_equal(str(e, "provider"), "vectara");
+        json_decref(arr);
+        assert_string_equal(hdr(h, "erasure-failed-calls-total", b, sizeof(b)),
+                            "10000");
+        rd_kafka_headers_destroy(h);
+}
+
+static void stub_names_the_original_without_carrying_it(void **state)
+{
+        (void)state;
+        char b[256];
+        struct outcome_dead_letter d = {.code = "oversize",
+                                        .reason = "message is 2000000 bytes",
+                                        .source_topic = "erasure.requests",
+                                        .source_partition = 1,
+                                        .source_offset = 77,
+                                        .request_id = NULL};
+        size_t len = 0;
+        rd_kafka_headers_t *h = NULL;
+        char *body = outcome_dead_letter_stub(&d, "abc", 3, &len, &h);
+        assert_non_null(body);
+        assert_int_equal(len, strlen(body));
+        json_t *doc = parse_doc(body);
+        assert_string_equal(str(doc, "error_code"), "too_large_for_dlq");
+        assert_string_equal(str(doc, "original_error_code"), "oversize");
+        assert_string_equal(str(doc, "source_topic"), "erasure.requests");
+        assert_int_equal(json_integer_value(json_object_get(doc, "size")), 3);
+        assert_int_equal(
+            json_integer_value(json_object_get(doc, "source_offset")), 77);
+        assert_int_equal(
+            json_integer_value(json_object_get(doc, "source_partition")), 1);
+        assert_true(json_is_null(json_object_get(doc, "request_id")));
+        /* printf abc | sha256sum */
+        assert_string_equal(
+            str(doc, "sha256"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        json_decref(doc);
+        assert_string_equal(hdr(h, OUTCOME_H_ERROR_CODE, b, sizeof(b)),
+                            OUTCOME_CODE_TOO_LARGE_FOR_DLQ);
+        assert_string_equal(hdr(h, OUTCOME_H_ORIGINAL_CODE, b, sizeof(b)),
+                            "oversize");
+        assert_string_equal(hdr(h, OUTCOME_H_SOURCE_OFFSET, b, sizeof(b)),
+                            "77");
+        rd_kafka_headers_destroy(h);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -351,6 +501,10 @@ int main(void)
             cmocka_unit_test(summary_json_partial_and_failed),
             cmocka_unit_test(summary_json_rejected),
             cmocka_unit_test(status_names),
+            cmocka_unit_test(ce_headers_carry_every_attribute),
+            cmocka_unit_test(dead_letter_headers_keep_original_and_add_ours),
+            cmocka_unit_test(failed_calls_header_lists_given_entries_and_total),
+            cmocka_unit_test(stub_names_the_original_without_carrying_it),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,152 @@
+/* worker_model — the worker's private structures, shared by worker.c (the
+ * loop: consume, parse, plan, execute, classify) and worker_outcome.c
+ * (publishing a job's messages and committing it). Not an interface: no
+ * other module includes it. */
+#ifndef ERASURE_WORKER_MODEL_H
+#define ERASURE_WORKER_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <librdkafka/rdkafka.h>
+
+#include "outcome.h"
+#include "provider.h"
+#include "ratelimit.h"
+#include "request.h"
+
+struct job;
+
+struct call {
+        struct job *job;
+        const struct provider_call *pc;
+        struct account_state *acct;
+        struct http_transfer *xfer;
+        TAILQ_ENTRY(call) qlink; /* account queue */
+        int queued;
+        size_t heap_idx;
+        int attempts;
+        int final;
+        int64_t first_mono;
+        int64_t started_wall;
+        int64_t attempt_mono;
+        int64_t due_mono;
+        char *last_error;
+};
+
+TAILQ_HEAD(call_queue, call);
+
+/* What a produced message is, so a refused one can be handled. */
+enum delivery_kind { DELIVERY_EVENT, DELIVERY_DEAD_LETTER, DELIVERY_STUB };
+
+/* One message for Kafka, from kafka_produce() to its delivery report.
+ * While the local queue is full it waits in the outbox and owns value
+ * and headers; afterwards librdkafka does. */
+struct delivery {
+        TAILQ_ENTRY(delivery) link; /* outbox */
+        struct job *job;
+        enum delivery_kind kind;
+        const char *topic;
+        const void *key; /* the job's */
+        size_t key_len;
+        void *value;
+        size_t value_len;
+        rd_kafka_headers_t *headers;
+};
+
+TAILQ_HEAD(outbox, delivery);
+
+struct job {
+        LIST_ENTRY(job) link;
+        int32_t partition;
+        int64_t offset;
+        int tracked;   /* offset is in the offsets tracker */
+        int abandoned; /* partition revoked or worker stopped: no commit */
+        char *request_id;
+        struct provider_plan plan;
+        struct call *calls;
+        size_t calls_open;
+        size_t deliveries_pending; /* produced or in the outbox */
+        size_t counts[OUTCOME_NSTATUS];
+        int summary_sent;
+        int exhausted; /* a call ran out of retries: copy to the DLQ */
+        size_t bytes;  /* counted in worker.bytes_in_flight */
+        int64_t started_mono;
+        int64_t requested_at_ms; /* wall clock; -1: absent or unreadable */
+        void *key;
+        size_t key_len;
+        void *value;
+        size_t value_len;
+        rd_kafka_headers_t *headers; /* the request's, for the DLQ copy */
+        char *traceparent;
+        char *dlq_code; /* why it was dead-lettered, for a stub */
+        char *dlq_reason;
+        size_t failed_total;
+};
+
+LIST_HEAD(job_list, job);
+
+struct account_state {
+        const struct provider_account *acct;
+        const struct provider_limits *lim;
+        struct ratelimit rl;
+        int in_flight;
+        struct call_queue queue;
+};
+
+struct worker {
+        const struct settings *s;
+        struct metrics *m;
+        struct kafka *kafka;
+        struct http *http;
+        struct offsets *offsets;
+        struct account_state *accounts;
+        size_t naccounts;
+        size_t rr; /* round-robin start among accounts */
+        struct job_list jobs;
+        size_t njobs; /* not abandoned */
+        size_t calls_running;
+        size_t calls_planned;   /* of jobs not abandoned, not final yet */
+        size_t bytes_in_flight; /* of every job still held */
+        struct outbox outbox;
+        size_t outbox_len;
+        struct call **heap;
+        size_t heap_len, heap_cap;
+        int stop_pipe[2];
+        int stopping;
+        int closing; /* worker_free(): delivery reports only free */
+        int fatal;
+        char fatal_err[512];
+        int more_messages;
+        int64_t account_wake; /* earliest time a blocked account may go */
+        uint64_t rng;
+};
+
+/* worker.c */
+
+/* Records the first fatal error (logged); the loop then stops and nothing
+ * past the last finished request is committed. */
+__attribute__((format(printf, 2, 3))) void worker_fatal(struct worker *w,
+                                                        const char *fmt, ...);
+
+/* worker_outcome.c: the outcome and commit steps */
+
+void worker_job_free(struct job *j);
+/* Finishes j (stores its offset, frees it) once nothing of it is pending;
+ * j may be gone on return. */
+void worker_job_maybe_done(struct worker *w, struct job *j);
+/* Each takes what it is given (json freed on any failure). */
+void worker_produce_event(struct worker *w, struct job *j, char *json,
+                          const char *key, const char *type, int64_t wall);
+/* Sets summary_sent; j may be gone on return. */
+void worker_produce_summary(struct worker *w, struct job *j,
+                            enum request_error code, const char *reason);
+void worker_produce_dead_letter(struct worker *w, struct job *j,
+                                const char *code, const char *reason);
+/* Hands over what waits for room in the producer's queue, in order. */
+void worker_flush_outbox(struct worker *w);
+void worker_delivery_free(struct delivery *d);
+/* The kafka module's delivery callback (arg is the worker). */
+void worker_on_delivered(void *arg, void *opaque, rd_kafka_resp_err_t err);
+
+#endif
