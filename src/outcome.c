@@ -130,6 +130,42 @@ static char *finish(json_t *obj, int failed)
         return text;
 }
 
+const char *outcome_verify_name(enum outcome_verify v)
+{
+        static const char *const names[OUTCOME_NVERIFY] = {
+            [OUTCOME_VERIFY_NONE] = "none",
+            [OUTCOME_VERIFY_ABSENT] = "absent",
+            [OUTCOME_VERIFY_PRESENT] = "present",
+            [OUTCOME_VERIFY_UNVERIFIED] = "unverified",
+            [OUTCOME_VERIFY_NOT_SUPPORTED] = "not_supported",
+        };
+        return (unsigned)v < OUTCOME_NVERIFY ? names[v] : "none";
+}
+
+/* null when the deletion failed: there was nothing to read back. */
+static json_t *verification_object(const struct outcome_verification *v)
+{
+        if (v->status == OUTCOME_VERIFY_NONE)
+                return json_null();
+        json_t *obj = json_object();
+        if (!obj)
+                return NULL;
+        int bad =
+            set(obj, "status", json_string(outcome_verify_name(v->status)));
+        bad |= set(obj, "http_status",
+                   v->http_status > 0 ? json_integer(v->http_status)
+                                      : json_null());
+        bad |= set(obj, "attempts", json_integer(v->attempts));
+        bad |=
+            set(obj, "checked_at",
+                v->attempts > 0 ? time_string(v->checked_at_ms) : json_null());
+        if (bad) {
+                json_decref(obj);
+                return NULL;
+        }
+        return obj;
+}
+
 char *outcome_call_json(const struct outcome_call *c,
                         char key_out[OUTCOME_KEY_LEN + 1])
 {
@@ -157,6 +193,9 @@ char *outcome_call_json(const struct outcome_call *c,
             set(obj, "error", c->error ? error_string(c->error) : json_null());
         bad |= set(obj, "started_at", time_string(c->started_at_ms));
         bad |= set(obj, "finished_at", time_string(c->finished_at_ms));
+        bad |=
+            set(obj, "scope", json_string(c->agent_scope ? "agent" : "user"));
+        bad |= set(obj, "verification", verification_object(&c->verification));
         return finish(obj, bad);
 }
 
@@ -173,6 +212,27 @@ const char *outcome_overall(const struct outcome_summary *s)
         if (ok == 0)
                 return "failed";
         return "partially_failed";
+}
+
+int outcome_fully_verified(const struct outcome_summary *s)
+{
+        const size_t *v = s->verify_counts;
+        return strcmp(outcome_overall(s), "completed") == 0 &&
+               v[OUTCOME_VERIFY_ABSENT] > 0 &&
+               v[OUTCOME_VERIFY_PRESENT] + v[OUTCOME_VERIFY_UNVERIFIED] +
+                       v[OUTCOME_VERIFY_NOT_SUPPORTED] ==
+                   0;
+}
+
+static json_t *verification_counts(const struct outcome_summary *s)
+{
+        const size_t *v = s->verify_counts;
+        return json_pack("{sI sI sI}", "verified",
+                         (json_int_t)v[OUTCOME_VERIFY_ABSENT], "unverified",
+                         (json_int_t)(v[OUTCOME_VERIFY_UNVERIFIED] +
+                                      v[OUTCOME_VERIFY_PRESENT]),
+                         "not_supported",
+                         (json_int_t)v[OUTCOME_VERIFY_NOT_SUPPORTED]);
 }
 
 static json_t *counts_object(const struct outcome_summary *s)
@@ -218,6 +278,9 @@ char *outcome_summary_json(const struct outcome_summary *s,
                    rejected && s->error_code ? json_string(s->error_code)
                                              : json_null());
         bad |= set(obj, "finished_at", time_string(s->finished_at_ms));
+        bad |= set(obj, "verification", verification_counts(s));
+        bad |=
+            set(obj, "fully_verified", json_boolean(outcome_fully_verified(s)));
         return finish(obj, bad);
 }
 

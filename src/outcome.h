@@ -55,6 +55,25 @@ void outcome_key(const char *request_id, const char *provider,
                  const char *account, const char *action, const char *resource,
                  char out[OUTCOME_KEY_LEN + 1]);
 
+/* What a read-back after the deletion showed (docs/design.md §4). */
+enum outcome_verify {
+        OUTCOME_VERIFY_NONE,   /* the deletion failed: nothing to check */
+        OUTCOME_VERIFY_ABSENT, /* read back: gone */
+        OUTCOME_VERIFY_PRESENT,
+        OUTCOME_VERIFY_UNVERIFIED,    /* the read-back itself kept failing */
+        OUTCOME_VERIFY_NOT_SUPPORTED, /* the vendor offers no read */
+        OUTCOME_NVERIFY
+};
+
+const char *outcome_verify_name(enum outcome_verify v);
+
+struct outcome_verification {
+        enum outcome_verify status;
+        long http_status; /* of the last read-back; 0: none */
+        int attempts;     /* read-backs made */
+        int64_t checked_at_ms;
+};
+
 struct outcome_call {
         const char *request_id;
         const char *provider;
@@ -68,6 +87,8 @@ struct outcome_call {
         const char *error;     /* NULL on success */
         int64_t started_at_ms; /* wall clock */
         int64_t finished_at_ms;
+        int agent_scope; /* "scope": "agent" rather than "user" */
+        struct outcome_verification verification;
 };
 
 /* Returns a malloc'd JSON document (caller frees) and the key in key_out. */
@@ -77,6 +98,7 @@ char *outcome_call_json(const struct outcome_call *c,
 struct outcome_summary {
         const char *request_id;
         size_t counts[OUTCOME_NSTATUS];
+        size_t verify_counts[OUTCOME_NVERIFY]; /* of the calls above */
         const char *error;      /* rejection reason, NULL otherwise */
         const char *error_code; /* request_error_name(), NULL otherwise */
         int64_t finished_at_ms;
@@ -85,6 +107,9 @@ struct outcome_summary {
 /* "completed" (all deleted/already_absent), "partially_failed", "failed"
  * (no call succeeded) or "rejected". */
 const char *outcome_overall(const struct outcome_summary *s);
+/* 1 if the request completed and a read-back showed every call's data
+ * absent (nothing unverified, nothing without a read). */
+int outcome_fully_verified(const struct outcome_summary *s);
 
 char *outcome_summary_json(const struct outcome_summary *s,
                            char key_out[OUTCOME_KEY_LEN + 1]);

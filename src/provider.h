@@ -85,8 +85,15 @@ struct provider_call {
         char *url;                       /* base URL + encoded path + query */
         struct provider_header *headers; /* auth headers, content-type */
         size_t nheaders;
-        char *body;     /* JSON text, NULL when the action sends none */
-        char *resource; /* human-readable id of what is deleted */
+        char *body;      /* JSON text, NULL when the action sends none */
+        char *resource;  /* human-readable id of what is deleted */
+        int agent_scope; /* erases every user of an agent (opted in) */
+        /* The read-back after success (NULL: the vendor has none), with
+         * the values it must no longer find (borrowed by nobody else). */
+        struct provider_call *verify;
+        json_t *verify_values; /* array of the match param's values */
+        int64_t verify_delay_ms;
+        int verify_attempts;
 };
 
 struct provider_plan {
@@ -119,6 +126,20 @@ struct provider_verdict {
         int retryable;   /* for PROVIDER_FAILED: 1 if a later try might work */
         char error[256]; /* "" on success; else reason with provider's text */
 };
+
+enum provider_check {
+        PROVIDER_CHECK_ABSENT,
+        PROVIDER_CHECK_PRESENT,
+        PROVIDER_CHECK_RETRY, /* the read itself failed: try again */
+};
+
+/* Classifies the response to call->verify: its rules first; then, with
+ * `items`, a 2xx body whose array holds none of call->verify_values (or
+ * is empty, without `match`) is absent; then 404 and 410 are absent,
+ * another 2xx present, everything else retry. */
+enum provider_check provider_classify_verify(const struct provider_call *call,
+                                             long http_status, const char *body,
+                                             size_t body_len);
 
 /* Classifies an HTTP response of `action` (the action's rules first, then
  * the defaults of DESIGN §3). body may be NULL. Transport errors (no HTTP

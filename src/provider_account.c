@@ -570,11 +570,18 @@ static int load_account_tls(struct loader *ld, const config_setting_t *s,
 static int load_account_identity(struct loader *ld, const config_setting_t *s,
                                  struct provider_account *acct)
 {
-        static const char *const keys[] = {
-            "provider",         "name",       "auth",
-            "secrets",          "vars",       "base_url",
-            "allow_plain_http", "tls_verify", "ca_file",
-            "limits",           NULL};
+        static const char *const keys[] = {"provider",
+                                           "name",
+                                           "auth",
+                                           "secrets",
+                                           "vars",
+                                           "base_url",
+                                           "allow_plain_http",
+                                           "tls_verify",
+                                           "ca_file",
+                                           "limits",
+                                           "allow_agent_wide",
+                                           NULL};
         const char *prov, *name = "default";
         const struct provider_registry *reg = ld->reg;
 
@@ -586,7 +593,9 @@ static int load_account_identity(struct loader *ld, const config_setting_t *s,
                 return confread_fail(&ld->cr,
                                      config_setting_get_member(s, "provider"),
                                      NULL, "no provider %s is defined", prov);
-        if (confread_string(&ld->cr, s, "name", &name) < 0)
+        if (confread_string(&ld->cr, s, "name", &name) < 0 ||
+            confread_bool(&ld->cr, s, "allow_agent_wide",
+                          &acct->allow_agent_wide) < 0)
                 return -1;
         const config_setting_t *ns = config_setting_get_member(s, "name");
         if (!name[0] || !all_chars(name, is_var_char) || strlen(name) > 64)

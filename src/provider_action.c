@@ -3,6 +3,8 @@
  * top of config/providers.conf. */
 #include "provider_model.h"
 
+#include "jsonptr.h"
+
 #include <stdio.h>
 
 void provider_tmpl_free(struct tmpl *t)
@@ -387,8 +389,8 @@ static void rule_free(struct rule *r)
 /* ---- actions ----------------------------------------------------------- */
 
 static const char *const action_keys[] = {
-    "name",     "when",  "method",   "path",   "query",    "body",
-    "for_each", "chunk", "resource", "params", "classify", NULL};
+    "name",  "when",     "method", "path",     "query", "body",   "for_each",
+    "chunk", "resource", "params", "classify", "scope", "verify", NULL};
 
 static int load_params(struct loader *ld, const config_setting_t *s,
                        struct provider_action *a)
@@ -776,13 +778,197 @@ static int load_action_head(struct loader *ld, const config_setting_t *s,
         return confread_strdup(&ld->cr, ws, when, &a->when);
 }
 
+static int load_scope(struct loader *ld, const config_setting_t *s,
+                      struct provider_action *a)
+{
+        const char *scope;
+        int rc = confread_string(&ld->cr, s, "scope", &scope);
+        if (rc <= 0)
+                return rc;
+        if (strcmp(scope, "agent") != 0)
+                return confread_fail(&ld->cr,
+                                     config_setting_get_member(s, "scope"),
+                                     NULL, "must be \"agent\" (or left out)");
+        a->agent_scope = 1;
+        return 0;
+}
+
+/* ---- verify: the read-back ------------------------------------------- */
+
+static int load_verify_rule(struct loader *ld, const config_setting_t *s,
+                            struct verify_rule *r)
+{
+        static const char *const keys[] = {"status", "outcome", NULL};
+        struct rule tmp = {0};
+        const char *o;
+        int rc = confread_check_keys(&ld->cr, s, keys) != 0 ||
+                 load_rule_status(ld, s, &tmp) != 0;
+        r->status = tmp.status;
+        r->nstatus = tmp.nstatus;
+        if (rc || confread_need_string(&ld->cr, s, "outcome", &o) < 0)
+                return -1;
+        if (strcmp(o, "absent") == 0)
+                r->kind = PROVIDER_CHECK_ABSENT;
+        else if (strcmp(o, "present") == 0)
+                r->kind = PROVIDER_CHECK_PRESENT;
+        else if (strcmp(o, "retry") == 0)
+                r->kind = PROVIDER_CHECK_RETRY;
+        else
+                return confread_fail(&ld->cr,
+                                     config_setting_get_member(s, "outcome"),
+                                     NULL, "must be absent, present or retry");
+        return 0;
+}
+
+static int load_verify_rules(struct loader *ld, const config_setting_t *s,
+                             struct verify_def *v)
+{
+        const config_setting_t *cs = config_setting_get_member(s, "classify");
+        if (!cs)
+                return 0;
+        if (!config_setting_is_list(cs))
+                return confread_fail(&ld->cr, cs, NULL,
+                                     "must be a list ( { ... }, ... )");
+        size_t n = (size_t)config_setting_length(cs);
+        v->rules = alloc_array(n, sizeof(*v->rules));
+        if (!v->rules)
+                return confread_fail_nomem(&ld->cr, cs);
+        for (size_t i = 0; i < n; i++) {
+                v->nrules = i + 1;
+                if (load_verify_rule(ld,
+                                     config_setting_get_elem(cs, (unsigned)i),
+                                     &v->rules[i]) != 0)
+                        return -1;
+        }
+        return 0;
+}
+
+static int load_pointer(struct loader *ld, const config_setting_t *s,
+                        const char *name, char **out)
+{
+        const char *ptr;
+        int rc = confread_string(&ld->cr, s, name, &ptr);
+        if (rc <= 0)
+                return rc;
+        if (!jsonptr_valid(ptr))
+                return confread_fail(&ld->cr,
+                                     config_setting_get_member(s, name), NULL,
+                                     "must be a JSON Pointer (RFC 6901): "
+                                     "\"\" or \"/a/b\", ~ only as ~0 or ~1");
+        return confread_strdup(&ld->cr, s, ptr, out) == 0 ? 1 : -1;
+}
+
+/* match = { item = "/sessionID"; field = "session_ids"; } */
+static int load_verify_match(struct loader *ld, const config_setting_t *s,
+                             const struct provider_action *a,
+                             struct verify_def *v)
+{
+        static const char *const keys[] = {"item", "field", NULL};
+        const config_setting_t *ms = config_setting_get_member(s, "match");
+        const char *field;
+        if (!ms)
+                return 0;
+        if (!v->items)
+                return confread_fail(&ld->cr, ms, NULL, "needs items");
+        if (!config_setting_is_group(ms))
+                return confread_fail(&ld->cr, ms, NULL,
+                                     "must be a group { item; field; }");
+        if (confread_check_keys(&ld->cr, ms, keys) != 0 ||
+            load_pointer(ld, ms, "item", &v->match_item) < 0 ||
+            confread_need_string(&ld->cr, ms, "field", &field) < 0)
+                return -1;
+        if (!v->match_item)
+                return confread_fail(&ld->cr, ms, "item", "missing");
+        long ref = provider_find_param(a, field);
+        if (ref < 0)
+                return confread_fail(
+                    &ld->cr, config_setting_get_member(ms, "field"), NULL,
+                    "%s is not a param of the action", field);
+        v->match_param = (size_t)ref;
+        return 0;
+}
+
+static int load_verify_req(struct loader *ld, const config_setting_t *vs,
+                           const struct provider_action *a,
+                           struct verify_def *v)
+{
+        struct provider_action *r = calloc(1, sizeof(*r));
+        if (!r)
+                return confread_fail_nomem(&ld->cr, vs);
+        v->req = r;
+        r->borrowed_params = 1;
+        r->params = a->params;
+        r->nparams = a->nparams;
+        r->expand = a->expand;
+        r->expand_param = a->expand_param;
+        r->documents_success = 1;
+        if (confread_strdup(&ld->cr, vs, a->name, &r->name) != 0)
+                return -1;
+        return load_method(ld, vs, r) != 0 || load_path(ld, vs, r) != 0 ||
+                       load_query(ld, vs, r) != 0 || load_body(ld, vs, r) != 0
+                   ? -1
+                   : 0;
+}
+
+static int load_verify(struct loader *ld, const config_setting_t *s,
+                       struct provider_action *a)
+{
+        static const char *const keys[] = {
+            "method", "path",  "query",    "body",     "classify",
+            "items",  "match", "delay_ms", "attempts", NULL};
+        const config_setting_t *vs = config_setting_get_member(s, "verify");
+        long long n;
+        if (!vs)
+                return 0;
+        if (!config_setting_is_group(vs))
+                return confread_fail(&ld->cr, vs, NULL,
+                                     "must be a group { method; path; ... }");
+        struct verify_def *v = calloc(1, sizeof(*v));
+        if (!v)
+                return confread_fail_nomem(&ld->cr, vs);
+        a->verify = v;
+        v->attempts = 3;
+        if (confread_check_keys(&ld->cr, vs, keys) != 0 ||
+            load_verify_req(ld, vs, a, v) != 0 ||
+            load_verify_rules(ld, vs, v) != 0 ||
+            load_pointer(ld, vs, "items", &v->items) < 0 ||
+            load_verify_match(ld, vs, a, v) != 0)
+                return -1;
+        int rc = confread_int64(&ld->cr, vs, "delay_ms", 0, 600000, &n);
+        if (rc < 0)
+                return -1;
+        if (rc > 0)
+                v->delay_ms = n;
+        rc = confread_int64(&ld->cr, vs, "attempts", 1, 20, &n);
+        if (rc > 0)
+                v->attempts = (int)n;
+        return rc < 0 ? -1 : 0;
+}
+
+static void verify_free(struct verify_def *v)
+{
+        if (!v)
+                return;
+        if (v->req) {
+                provider_action_free(v->req);
+                free(v->req);
+        }
+        for (size_t i = 0; i < v->nrules; i++)
+                free(v->rules[i].status);
+        free(v->rules);
+        free(v->items);
+        free(v->match_item);
+        free(v);
+}
+
 int provider_load_action(struct loader *ld, const config_setting_t *s,
                          struct provider_action *a)
 {
-        if (load_action_head(ld, s, a) != 0 || load_expand(ld, s, a) != 0 ||
-            load_path(ld, s, a) != 0 || load_query(ld, s, a) != 0 ||
-            load_body(ld, s, a) != 0 || load_resource(ld, s, a) != 0 ||
-            load_classify(ld, s, a) != 0)
+        if (load_action_head(ld, s, a) != 0 || load_scope(ld, s, a) != 0 ||
+            load_expand(ld, s, a) != 0 || load_path(ld, s, a) != 0 ||
+            load_query(ld, s, a) != 0 || load_body(ld, s, a) != 0 ||
+            load_resource(ld, s, a) != 0 || load_classify(ld, s, a) != 0 ||
+            load_verify(ld, s, a) != 0)
                 return -1;
         /* A declared field nobody sends would be accepted and ignored. */
         for (size_t i = 0; i < a->nparams; i++) {
@@ -802,9 +988,11 @@ void provider_action_free(struct provider_action *a)
         free(a->name);
         free(a->when);
         free(a->method);
-        for (size_t i = 0; i < a->nparams; i++)
+        for (size_t i = 0; !a->borrowed_params && i < a->nparams; i++)
                 param_free(&a->params[i]);
-        free(a->params);
+        if (!a->borrowed_params)
+                free(a->params);
+        verify_free(a->verify);
         provider_tmpl_free(&a->path);
         provider_tmpl_free(&a->resource);
         for (size_t i = 0; i < a->nquery; i++) {

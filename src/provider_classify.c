@@ -1,6 +1,7 @@
 /* provider_classify — HTTP responses to verdicts: the action's rules,
  * then the defaults (DESIGN §3). */
 #include "provider_model.h"
+#include "jsonptr.h"
 
 #include "log.h"
 #include "text.h"
@@ -188,4 +189,65 @@ void provider_classify(const struct provider_action *action, long http_status,
                 write_error(out, http_status, why,
                             json_is_object(doc) ? doc : NULL, body, body_len);
         json_decref(doc);
+}
+
+/* ---- read-backs ------------------------------------------------------- */
+
+static int value_listed(json_t *values, json_t *v)
+{
+        for (size_t i = 0; i < json_array_size(values); i++) {
+                if (json_equal(json_array_get(values, i), v))
+                        return 1;
+        }
+        return 0;
+}
+
+/* Whether the array at `items` still holds what was deleted. -1 when the
+ * body is not the documented shape: that is no evidence either way. */
+static int items_present(const struct verify_def *v, json_t *values,
+                         json_t *doc)
+{
+        json_t *arr = jsonptr_get(doc, v->items);
+        if (!json_is_array(arr))
+                return -1;
+        if (!v->match_item)
+                return json_array_size(arr) > 0;
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+                json_t *x = jsonptr_get(json_array_get(arr, i), v->match_item);
+                if (x && value_listed(values, x))
+                        return 1;
+        }
+        return 0;
+}
+
+static int verify_rule_matches(const struct verify_rule *r, long status)
+{
+        for (size_t i = 0; i < r->nstatus; i++) {
+                if (r->status[i] == status)
+                        return 1;
+        }
+        return 0;
+}
+
+enum provider_check provider_classify_verify(const struct provider_call *call,
+                                             long http_status, const char *body,
+                                             size_t body_len)
+{
+        const struct verify_def *v = call->action->verify;
+        for (size_t i = 0; v && i < v->nrules; i++) {
+                if (verify_rule_matches(&v->rules[i], http_status))
+                        return v->rules[i].kind;
+        }
+        int ok = http_status >= 200 && http_status < 300;
+        if (ok && v && v->items) {
+                json_t *doc = body ? json_loadb(body, body_len, 0, NULL) : NULL;
+                int present = items_present(v, call->verify_values, doc);
+                json_decref(doc);
+                if (present < 0)
+                        return PROVIDER_CHECK_RETRY;
+                return present ? PROVIDER_CHECK_PRESENT : PROVIDER_CHECK_ABSENT;
+        }
+        if (http_status == 404 || http_status == 410)
+                return PROVIDER_CHECK_ABSENT;
+        return ok ? PROVIDER_CHECK_PRESENT : PROVIDER_CHECK_RETRY;
 }

@@ -138,6 +138,27 @@ struct rule {
 
 enum expand { EXPAND_NONE, EXPAND_FOR_EACH, EXPAND_CHUNK };
 
+/* A read-back rule: status (and optional JSON checks as in struct rule)
+ * to absent, present or retry. */
+struct verify_rule {
+        int *status;
+        size_t nstatus;
+        enum provider_check kind;
+};
+
+/* The read-back made after a deletion succeeded. */
+struct verify_def {
+        struct provider_action *req; /* method, path, query, body; the
+                                        params are the action's, borrowed */
+        struct verify_rule *rules;
+        size_t nrules;
+        char *items;        /* JSON Pointer to an array in a 2xx body */
+        char *match_item;   /* pointer into each item; NULL: any item */
+        size_t match_param; /* the action's param it must not equal */
+        int64_t delay_ms;
+        int attempts;
+};
+
 struct provider_action {
         char *name;
         char *when;
@@ -154,7 +175,10 @@ struct provider_action {
         size_t chunk_size;
         struct rule *rules;
         size_t nrules;
-        int documents_success; /* some rule says "deleted" */
+        int documents_success;     /* some rule says "deleted" */
+        int agent_scope;           /* scope = "agent": erases every user */
+        struct verify_def *verify; /* NULL: the vendor offers no read */
+        int borrowed_params;       /* a verify request's: not freed */
 };
 
 struct var_def {
@@ -203,6 +227,7 @@ struct provider_account {
         struct provider_limits limits;
         const char *auth; /* scheme name, borrowed; NULL: none */
         int allow_plain_http;
+        int allow_agent_wide; /* agent-scoped actions may run */
         /* Per header of the scheme that takes a secret: the slot and the
          * environment variable named for it (for check-config). */
         const char **secret_slots; /* borrowed from the definition */

@@ -212,8 +212,9 @@ static enum request_error check_object(struct planner *pl,
         json_object_keylen_foreach(obj, key, klen, v)
         {
                 char full[NAME_MAX_LEN + 2];
-                if (!prefix[0] && (strcmp(key, "provider") == 0 ||
-                                   strcmp(key, "account") == 0))
+                if (!prefix[0] &&
+                    (strcmp(key, "provider") == 0 ||
+                     strcmp(key, "account") == 0 || strcmp(key, "scope") == 0))
                         continue;
                 if (strlen(key) != klen || strchr(key, '.') ||
                     strlen(prefix) + klen > NAME_MAX_LEN)
@@ -354,6 +355,38 @@ static enum request_error find_account(struct planner *pl,
                          pl->target, d->name, esc);
 }
 
+/* "scope": "agent" is the requester's explicit consent to erase every
+ * user of an agent; the account's allow_agent_wide is the operator's.
+ * Both are needed, and without them nothing of the target runs. */
+static enum request_error check_scope(struct planner *pl,
+                                      const struct provider_account *acct,
+                                      const struct provider_action *a,
+                                      json_t *target)
+{
+        json_t *scope = json_object_get(target, "scope");
+        if (scope && (!json_is_string(scope) ||
+                      strcmp(json_string_value(scope), "agent") != 0))
+                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                 "targets[%zu].scope: must be \"agent\"",
+                                 pl->target);
+        if (!a->agent_scope)
+                return REQUEST_OK;
+        if (!scope)
+                return plan_fail(pl, REQUEST_ERR_AGENT_WIDE,
+                                 "targets[%zu]: action %s erases every user "
+                                 "of the agent; the target must say "
+                                 "\"scope\": \"agent\"",
+                                 pl->target, a->name);
+        if (!acct->allow_agent_wide)
+                return plan_fail(pl, REQUEST_ERR_AGENT_WIDE,
+                                 "targets[%zu]: action %s erases every user "
+                                 "of the agent; account %s/%s does not set "
+                                 "allow_agent_wide = true",
+                                 pl->target, a->name, acct->def->name,
+                                 acct->name);
+        return REQUEST_OK;
+}
+
 static enum request_error
 check_target(struct planner *pl, const struct request_target *t, size_t *ncalls)
 {
@@ -374,6 +407,8 @@ check_target(struct planner *pl, const struct request_target *t, size_t *ncalls)
                         continue;
                 fired++;
                 rc = count_action_calls(pl, a, t->json, &n);
+                if (rc == REQUEST_OK)
+                        rc = check_scope(pl, acct, a, t->json);
                 *ncalls += n;
         }
         if (rc == REQUEST_OK && fired == 0)
@@ -629,6 +664,11 @@ static enum request_error render_headers(struct planner *pl,
 
 static void call_free(struct provider_call *c)
 {
+        if (c->verify) {
+                call_free(c->verify);
+                free(c->verify);
+        }
+        json_decref(c->verify_values);
         free(c->url);
         for (size_t i = 0; i < c->nheaders; i++) {
                 free(c->headers[i].name);
@@ -638,6 +678,49 @@ static void call_free(struct provider_call *c)
         free(c->body);
         free(c->resource);
         memset(c, 0, sizeof(*c));
+}
+
+/* The values the read-back must no longer find, always as an array. */
+static json_t *verify_values(const struct verify_def *v, json_t *const *vals)
+{
+        json_t *x = vals[v->match_param];
+        if (!v->match_item || !x)
+                return json_array();
+        if (json_is_array(x))
+                return json_deep_copy(x);
+        return json_pack("[O]", x);
+}
+
+static enum request_error add_verify(struct planner *pl,
+                                     const struct provider_account *acct,
+                                     const struct provider_action *a,
+                                     json_t *const *vals,
+                                     struct provider_call *c)
+{
+        const struct verify_def *v = a->verify;
+        struct provider_call *vc = calloc(1, sizeof(*vc));
+        if (!vc)
+                return nomem(pl);
+        c->verify = vc;
+        c->verify_delay_ms = v->delay_ms;
+        c->verify_attempts = v->attempts;
+        c->verify_values = verify_values(v, vals);
+        *vc = (struct provider_call){.account = acct,
+                                     .action = v->req,
+                                     .provider = c->provider,
+                                     .account_name = c->account_name,
+                                     .action_name = c->action_name,
+                                     .method = v->req->method,
+                                     .agent_scope = c->agent_scope};
+        vc->resource = strdup(c->resource);
+        if (!c->verify_values || !vc->resource)
+                return nomem(pl);
+        enum request_error rc = render_url(pl, acct, v->req, vals, &vc->url);
+        if (rc == REQUEST_OK)
+                rc = render_body(pl, v->req, vals, &vc->body);
+        if (rc == REQUEST_OK)
+                rc = render_headers(pl, acct, vc);
+        return rc;
 }
 
 static enum request_error add_call(struct planner *pl,
@@ -656,6 +739,7 @@ static enum request_error add_call(struct planner *pl,
         c->account_name = acct->name;
         c->action_name = a->name;
         c->method = a->method;
+        c->agent_scope = a->agent_scope;
         enum request_error rc = render_url(pl, acct, a, vals, &c->url);
         if (rc == REQUEST_OK)
                 rc = render_body(pl, a, vals, &c->body);
@@ -663,6 +747,8 @@ static enum request_error add_call(struct planner *pl,
                 rc = render_resource(pl, a, vals, &c->resource);
         if (rc == REQUEST_OK)
                 rc = render_headers(pl, acct, c);
+        if (rc == REQUEST_OK && a->verify)
+                rc = add_verify(pl, acct, a, vals, c);
         if (rc != REQUEST_OK) {
                 call_free(c);
                 return rc;

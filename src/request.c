@@ -33,6 +33,7 @@ static const char *const request_error_names[] = {
     [REQUEST_ERR_NO_ACTION] = "no_action",
     [REQUEST_ERR_TOO_MANY_CALLS] = "too_many_calls",
     [REQUEST_ERR_INTERNAL] = "internal_error",
+    [REQUEST_ERR_AGENT_WIDE] = "agent_wide_not_allowed",
 };
 
 const char *request_error_name(enum request_error err)

@@ -27,6 +27,10 @@ enum request_error {
         /* "internal_error": out of memory, not the message's fault; the
          * message must be retried, never dead-lettered. */
         REQUEST_ERR_INTERNAL,
+        /* "agent_wide_not_allowed": the target would run an action that
+         * erases every user of an agent without saying "scope": "agent",
+         * or its account does not set allow_agent_wide. */
+        REQUEST_ERR_AGENT_WIDE,
 };
 
 const char *request_error_name(enum request_error err);

@@ -170,13 +170,27 @@ static void job_calls_finished(struct worker *w, struct job *j)
         worker_produce_summary(w, j, REQUEST_OK, NULL);
 }
 
+/* What the outcome says about a read-back: the one made, or why none. */
+static struct outcome_verification verification_of(const struct call *c,
+                                                   enum outcome_status st)
+{
+        struct outcome_verification v = c->check;
+        if (c->verifying)
+                return v;
+        v.status = st == OUTCOME_FAILED ? OUTCOME_VERIFY_NONE
+                                        : OUTCOME_VERIFY_NOT_SUPPORTED;
+        return v;
+}
+
 static void call_finalize(struct worker *w, struct call *c,
                           enum outcome_status st, int retryable,
                           long http_status, const char *error)
 {
         struct job *j = c->job;
         const struct provider_call *pc = c->pc;
+        struct outcome_verification ver = verification_of(c, st);
         c->final = 1;
+        j->verify_counts[ver.status]++;
         j->calls_open--;
         w->calls_planned--;
         j->counts[st]++;
@@ -202,6 +216,8 @@ static void call_finalize(struct worker *w, struct call *c,
             .error = c->last_error,
             .started_at_ms = c->started_wall,
             .finished_at_ms = clock_wall_ms(),
+            .agent_scope = pc->agent_scope,
+            .verification = ver,
         };
         metrics_call_finished(
             w->m, pc->provider, pc->action_name, outcome_status_name(st),
@@ -228,13 +244,15 @@ static void call_start(struct worker *w, struct call *c, int64_t now)
 {
         char err[256];
         struct account_state *a = c->acct;
-        c->attempts++;
-        if (c->attempts == 1) {
+        if (c->verifying) {
+                c->check.attempts++;
+        } else if (++c->attempts == 1) {
                 c->first_mono = now;
                 c->started_wall = clock_wall_ms();
         }
         c->attempt_mono = now;
-        c->xfer = http_start(w->http, c->pc, a->lim, c, err, sizeof(err));
+        const struct provider_call *pc = c->verifying ? c->pc->verify : c->pc;
+        c->xfer = http_start(w->http, pc, a->lim, c, err, sizeof(err));
         if (!c->xfer) {
                 retry_or_fail(w, c, 0, -1, err);
                 return;
@@ -289,9 +307,68 @@ static void fire_timers(struct worker *w, int64_t now)
         }
 }
 
+static void schedule(struct worker *w, struct call *c, int64_t due)
+{
+        c->due_mono = due;
+        if (heap_push(w, c) != 0)
+                worker_fatal(w, "%s", "out of memory");
+}
+
+static void retry_or_fail(struct worker *w, struct call *c, long status,
+                          int64_t retry_after, const char *error);
+
+/* A deletion the vendor confirmed is read back before it is reported,
+ * after verify.delay_ms (vendors that delete asynchronously). */
+static void verify_start(struct worker *w, struct call *c,
+                         enum outcome_status st, long http_status)
+{
+        c->verifying = 1;
+        c->deleted_as = st;
+        c->deleted_http = http_status;
+        c->check.status = OUTCOME_VERIFY_UNVERIFIED;
+        schedule(w, c, clock_mono_ms() + c->pc->verify_delay_ms);
+}
+
+/* Present or unreadable: look again after the delay (or the account's
+ * backoff base) until verify.attempts are spent. */
+static void verify_result(struct worker *w, struct call *c,
+                          enum provider_check k, long http_status)
+{
+        c->check.http_status = http_status;
+        c->check.checked_at_ms = clock_wall_ms();
+        if (k == PROVIDER_CHECK_ABSENT) {
+                c->check.status = OUTCOME_VERIFY_ABSENT;
+                call_finalize(w, c, c->deleted_as, 0, c->deleted_http, NULL);
+                return;
+        }
+        if (k == PROVIDER_CHECK_PRESENT)
+                c->check.status = OUTCOME_VERIFY_PRESENT;
+        if (c->check.attempts < c->pc->verify_attempts) {
+                int64_t d = c->pc->verify_delay_ms;
+                schedule(w, c,
+                         clock_mono_ms() +
+                             (d > 0 ? d : c->acct->lim->backoff_base_ms));
+                return;
+        }
+        if (c->check.status != OUTCOME_VERIFY_PRESENT) {
+                call_finalize(w, c, c->deleted_as, 0, c->deleted_http, NULL);
+                return;
+        }
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "the provider answered HTTP %ld (deleted) but a read-back "
+                 "still finds the data after %d attempt(s)",
+                 c->deleted_http, c->check.attempts);
+        call_finalize(w, c, OUTCOME_FAILED, 0, c->deleted_http, msg);
+}
+
 static void retry_or_fail(struct worker *w, struct call *c, long status,
                           int64_t retry_after, const char *error)
 {
+        if (c->verifying) {
+                verify_result(w, c, PROVIDER_CHECK_RETRY, status);
+                return;
+        }
         const struct provider_limits *lim = c->acct->lim;
         struct retry_policy p = {lim->max_attempts, lim->budget_ms,
                                  lim->backoff_base_ms, lim->backoff_max_ms};
@@ -310,9 +387,7 @@ static void retry_or_fail(struct worker *w, struct call *c, long status,
         log_debug(c->job->request_id, c->pc->provider,
                   "retry %s in %lld ms: %s", c->pc->action_name,
                   (long long)delay, error);
-        c->due_mono = now + delay;
-        if (heap_push(w, c) != 0)
-                worker_fatal(w, "%s", "out of memory");
+        schedule(w, c, now + delay);
 }
 
 static enum outcome_status verdict_status(enum provider_verdict_kind k)
@@ -337,6 +412,15 @@ static void on_http_done(void *arg, void *opaque, const struct http_result *res)
         a->in_flight--;
         w->calls_running--;
         struct provider_verdict v = {0};
+        if (c->verifying) {
+                verify_result(w, c,
+                              res->status == 0 ? PROVIDER_CHECK_RETRY
+                                               : provider_classify_verify(
+                                                     c->pc, res->status,
+                                                     res->body, res->body_len),
+                              res->status);
+                return;
+        }
         if (res->status == 0) {
                 v.kind = PROVIDER_RETRY;
                 snprintf(v.error, sizeof(v.error), "transport: %s", res->error);
@@ -344,9 +428,14 @@ static void on_http_done(void *arg, void *opaque, const struct http_result *res)
                 provider_classify(c->pc->action, res->status, res->body,
                                   res->body_len, &v);
         }
+        enum outcome_status st = verdict_status(v.kind);
+        if (v.kind != PROVIDER_RETRY && st != OUTCOME_FAILED && c->pc->verify) {
+                verify_start(w, c, st, res->status);
+                return;
+        }
         if (v.kind != PROVIDER_RETRY) {
-                call_finalize(w, c, verdict_status(v.kind), v.retryable,
-                              res->status, v.error[0] ? v.error : NULL);
+                call_finalize(w, c, st, v.retryable, res->status,
+                              v.error[0] ? v.error : NULL);
                 return;
         }
         int64_t ra = res->retry_after

@@ -32,6 +32,11 @@ struct call {
         int64_t attempt_mono;
         int64_t due_mono;
         char *last_error;
+        /* The read-back after a successful deletion (pc->verify). */
+        int verifying;
+        enum outcome_status deleted_as; /* what the deletion answered */
+        long deleted_http;
+        struct outcome_verification check;
 };
 
 TAILQ_HEAD(call_queue, call);
@@ -68,6 +73,7 @@ struct job {
         size_t calls_open;
         size_t deliveries_pending; /* produced or in the outbox */
         size_t counts[OUTCOME_NSTATUS];
+        size_t verify_counts[OUTCOME_NVERIFY];
         int summary_sent;
         int exhausted; /* a call ran out of retries: copy to the DLQ */
         size_t bytes;  /* counted in worker.bytes_in_flight */

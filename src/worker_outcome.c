@@ -177,6 +177,7 @@ void worker_produce_summary(struct worker *w, struct job *j,
         struct outcome_summary sum = {0};
         sum.request_id = j->request_id;
         memcpy(sum.counts, j->counts, sizeof(sum.counts));
+        memcpy(sum.verify_counts, j->verify_counts, sizeof(sum.verify_counts));
         sum.error = reason;
         sum.error_code = code ? request_error_name(code) : NULL;
         sum.finished_at_ms = clock_wall_ms();

@@ -172,9 +172,13 @@ static const char *const worker_conf =
     "  { provider = \"convai\"; secrets = { api_key = \"TP_CONVAI_KEY\"; "
     "}; },\n"
     "  { provider = \"algolia\"; vars = { application_id = \"APPID42\"; };\n"
+    "    secrets = { api_key = \"TP_ALGOLIA_KEY\"; }; allow_agent_wide = "
+    "true; },\n"
+    "  { provider = \"algolia\"; name = \"noopt\";\n"
+    "    vars = { application_id = \"APPID42\"; };\n"
     "    secrets = { api_key = \"TP_ALGOLIA_KEY\"; }; },\n"
     "  { provider = \"avaamo\"; secrets = { access_token = "
-    "\"TP_AVAAMO_TOKEN\"; };\n"
+    "\"TP_AVAAMO_TOKEN\"; }; allow_agent_wide = true;\n"
     "    ca_file = \"/etc/ssl/certs/ca-certificates.crt\"; }\n"
     ");\n";
 

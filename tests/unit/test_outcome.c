@@ -121,10 +121,10 @@ static void call_json_fields(void **state)
         char key[OUTCOME_KEY_LEN + 1];
         json_t *doc = parse_doc(outcome_call_json(&c, key));
         static const char *const keys[] = {
-            "idempotency_key", "request_id", "provider", "account",
-            "action",          "resource",   "status",   "retryable",
-            "http_status",     "attempts",   "error",    "started_at",
-            "finished_at"};
+            "idempotency_key", "request_id", "provider",    "account",
+            "action",          "resource",   "status",      "retryable",
+            "http_status",     "attempts",   "error",       "started_at",
+            "finished_at",     "scope",      "verification"};
         assert_keys(doc, keys, sizeof(keys) / sizeof(keys[0]));
         assert_string_equal(
             key,
@@ -146,6 +146,77 @@ static void call_json_fields(void **state)
         assert_string_equal(str(doc, "finished_at"),
                             "2026-11-22T10:00:01.250Z");
         json_decref(doc);
+}
+
+static void call_json_scope_and_verification(void **state)
+{
+        (void)state;
+        struct outcome_call c = sample_call();
+        char key[OUTCOME_KEY_LEN + 1];
+        json_t *doc = parse_doc(outcome_call_json(&c, key));
+        assert_string_equal(str(doc, "scope"), "user");
+        assert_true(json_is_null(json_object_get(doc, "verification")));
+        json_decref(doc);
+
+        c.agent_scope = 1;
+        c.verification = (struct outcome_verification){OUTCOME_VERIFY_ABSENT,
+                                                       404, 2, T0 + 2000};
+        doc = parse_doc(outcome_call_json(&c, key));
+        assert_string_equal(str(doc, "scope"), "agent");
+        json_t *v = json_object_get(doc, "verification");
+        static const char *const vkeys[] = {"status", "http_status", "attempts",
+                                            "checked_at"};
+        assert_keys(v, vkeys, 4);
+        assert_string_equal(str(v, "status"), "absent");
+        assert_int_equal(json_integer_value(json_object_get(v, "http_status")),
+                         404);
+        assert_int_equal(json_integer_value(json_object_get(v, "attempts")), 2);
+        assert_string_equal(str(v, "checked_at"), "2026-11-22T10:00:02.000Z");
+        json_decref(doc);
+
+        /* No read API: no read-back made, so no time or status. */
+        c.verification = (struct outcome_verification){
+            OUTCOME_VERIFY_NOT_SUPPORTED, 0, 0, 0};
+        doc = parse_doc(outcome_call_json(&c, key));
+        v = json_object_get(doc, "verification");
+        assert_string_equal(str(v, "status"), "not_supported");
+        assert_true(json_is_null(json_object_get(v, "http_status")));
+        assert_true(json_is_null(json_object_get(v, "checked_at")));
+        json_decref(doc);
+}
+
+static void summary_fully_verified_needs_every_call_absent(void **state)
+{
+        (void)state;
+        struct outcome_summary s;
+        memset(&s, 0, sizeof(s));
+        s.request_id = "req-1";
+        s.counts[OUTCOME_DELETED] = 2;
+        s.verify_counts[OUTCOME_VERIFY_ABSENT] = 2;
+        assert_true(outcome_fully_verified(&s));
+        char key[OUTCOME_KEY_LEN + 1];
+        json_t *doc = parse_doc(outcome_summary_json(&s, key));
+        assert_true(json_is_true(json_object_get(doc, "fully_verified")));
+        json_t *v = json_object_get(doc, "verification");
+        assert_int_equal(json_integer_value(json_object_get(v, "verified")), 2);
+        json_decref(doc);
+
+        s.counts[OUTCOME_DELETED] = 3;
+        s.verify_counts[OUTCOME_VERIFY_NOT_SUPPORTED] = 1;
+        assert_false(outcome_fully_verified(&s));
+        doc = parse_doc(outcome_summary_json(&s, key));
+        assert_true(json_is_false(json_object_get(doc, "fully_verified")));
+        v = json_object_get(doc, "verification");
+        assert_int_equal(
+            json_integer_value(json_object_get(v, "not_supported")), 1);
+        json_decref(doc);
+
+        s.verify_counts[OUTCOME_VERIFY_NOT_SUPPORTED] = 0;
+        s.verify_counts[OUTCOME_VERIFY_UNVERIFIED] = 1;
+        assert_false(outcome_fully_verified(&s));
+        s.verify_counts[OUTCOME_VERIFY_UNVERIFIED] = 0;
+        s.counts[OUTCOME_FAILED] = 1; /* present: the call failed */
+        assert_false(outcome_fully_verified(&s));
 }
 
 static void call_json_failure_fields(void **state)
@@ -236,8 +307,9 @@ static void overall_rules(void **state)
 }
 
 static const char *const summary_keys[] = {
-    "idempotency_key", "request_id", "status",     "counts",
-    "calls",           "error",      "error_code", "finished_at"};
+    "idempotency_key", "request_id",    "status",     "counts",
+    "calls",           "error",         "error_code", "finished_at",
+    "verification",    "fully_verified"};
 
 static void summary_json_completed(void **state)
 {
@@ -251,7 +323,7 @@ static void summary_json_completed(void **state)
         s.error = "ignored unless rejected";
         char key[OUTCOME_KEY_LEN + 1];
         json_t *doc = parse_doc(outcome_summary_json(&s, key));
-        assert_keys(doc, summary_keys, 8);
+        assert_keys(doc, summary_keys, 10);
         /* printf 'req-1\0\0\0summary\0' | sha256sum */
         assert_string_equal(
             key,
@@ -311,7 +383,7 @@ static void summary_json_rejected(void **state)
         s.finished_at_ms = T0;
         char key[OUTCOME_KEY_LEN + 1];
         json_t *doc = parse_doc(outcome_summary_json(&s, key));
-        assert_keys(doc, summary_keys, 8);
+        assert_keys(doc, summary_keys, 10);
         assert_string_equal(str(doc, "status"), "rejected");
         assert_string_equal(str(doc, "error"), s.error);
         assert_string_equal(str(doc, "error_code"), "bad_targets");
@@ -494,6 +566,8 @@ int main(void)
             cmocka_unit_test(key_separators_matter),
             cmocka_unit_test(key_stable_hex_and_null_is_empty),
             cmocka_unit_test(call_json_fields),
+            cmocka_unit_test(call_json_scope_and_verification),
+            cmocka_unit_test(summary_fully_verified_needs_every_call_absent),
             cmocka_unit_test(call_json_failure_fields),
             cmocka_unit_test(call_error_is_redacted_bounded_and_utf8),
             cmocka_unit_test(overall_rules),

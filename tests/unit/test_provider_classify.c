@@ -25,9 +25,11 @@ static const char *const convai_target =
 static const char *const algolia_user_target =
     "{'targets':[{'provider':'algolia','user_token':'u1'}]}";
 static const char *const algolia_conv_target =
-    "{'targets':[{'provider':'algolia','agent_id':'a1','conversations':{}}]}";
+    "{'targets':[{'provider':'algolia','scope':'agent','agent_id':'a1','"
+    "conversations':{}}]}";
 static const char *const avaamo_target =
-    "{'targets':[{'provider':'avaamo','agent_id':1,'data_types':['storage']}"
+    "{'targets':[{'provider':'avaamo','scope':'agent','agent_id':1,'data_types'"
+    ":['storage']}"
     "]}";
 
 static struct provider_verdict classify(const struct provider_action *a,
@@ -323,10 +325,55 @@ static void test_classify_refused_credentials_not_quoted(void **state)
                "HTTP 401: credentials refused");
 }
 
+static enum provider_check check_of(const char *target, long status,
+                                    const char *body)
+{
+        struct provider_plan plan;
+        plan_ok(target, &plan);
+        enum provider_check k = provider_classify_verify(
+            &plan.calls[0], status, body, body ? strlen(body) : 0);
+        provider_plan_clear(&plan);
+        return k;
+}
+
+static void test_classify_verify(void **state)
+{
+        (void)state;
+        /* Vectara: the session reads back 404 once gone. */
+        assert_int_equal(check_of(vectara_target, 404, NULL),
+                         PROVIDER_CHECK_ABSENT);
+        assert_int_equal(check_of(vectara_target, 200, "{\"key\":\"ase_1\"}"),
+                         PROVIDER_CHECK_PRESENT);
+        assert_int_equal(check_of(vectara_target, 503, NULL),
+                         PROVIDER_CHECK_RETRY);
+        assert_int_equal(check_of(vectara_target, 429, NULL),
+                         PROVIDER_CHECK_RETRY);
+        /* Convai: the deleted id must be absent from the list; others may
+         * stay. */
+        assert_int_equal(
+            check_of(convai_target, 200,
+                     "[{\"sessionID\":\"s2\"},{\"sessionID\":\"s3\"}]"),
+            PROVIDER_CHECK_ABSENT);
+        assert_int_equal(check_of(convai_target, 200, "[]"),
+                         PROVIDER_CHECK_ABSENT);
+        assert_int_equal(
+            check_of(convai_target, 200,
+                     "[{\"sessionID\":\"s2\"},{\"sessionID\":\"s1\"}]"),
+            PROVIDER_CHECK_PRESENT);
+        /* Not the documented shape: no evidence, look again. */
+        assert_int_equal(check_of(convai_target, 200, "{\"ERROR\":\"x\"}"),
+                         PROVIDER_CHECK_RETRY);
+        assert_int_equal(check_of(convai_target, 200, "not json"),
+                         PROVIDER_CHECK_RETRY);
+        assert_int_equal(check_of(convai_target, 401, "{}"),
+                         PROVIDER_CHECK_RETRY);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_classify_vectara),
+            cmocka_unit_test(test_classify_verify),
             cmocka_unit_test(test_classify_convai),
             cmocka_unit_test(test_classify_algolia),
             cmocka_unit_test(test_classify_avaamo),

@@ -8,20 +8,18 @@
 static void test_accounts_and_limits(void **state)
 {
         (void)state;
-        assert_int_equal(provider_account_count(reg), 5);
-        const char *want[][2] = {{"vectara", "default"},
-                                 {"vectara", "oauth"},
-                                 {"convai", "default"},
-                                 {"algolia", "default"},
-                                 {"avaamo", "default"}};
-        for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(provider_account_count(reg), 6);
+        const char *want[][2] = {{"vectara", "default"}, {"vectara", "oauth"},
+                                 {"convai", "default"},  {"algolia", "default"},
+                                 {"algolia", "noopt"},   {"avaamo", "default"}};
+        for (size_t i = 0; i < 6; i++) {
                 const struct provider_account *a = provider_account_at(reg, i);
                 assert_non_null(a);
                 assert_int_equal(provider_account_index(a), i);
                 assert_string_equal(provider_account_provider(a), want[i][0]);
                 assert_string_equal(provider_account_name(a), want[i][1]);
         }
-        assert_null(provider_account_at(reg, 5));
+        assert_null(provider_account_at(reg, 6));
 
         /* built-in < account_defaults < account, field by field */
         const struct provider_limits *l =
@@ -44,7 +42,7 @@ static void test_accounts_and_limits(void **state)
         assert_int_equal(l->timeout_ms, 20000);
         assert_int_equal(l->tls_verify, 0);
 
-        l = provider_account_limits(provider_account_at(reg, 4));
+        l = provider_account_limits(provider_account_at(reg, 5));
         assert_string_equal(l->ca_file, "/etc/ssl/certs/ca-certificates.crt");
         assert_int_equal(l->tls_verify, 1);
 }
@@ -226,7 +224,71 @@ struct config_case {
                       "        for_each = \"ids\";\n"                          \
                       "        resource = \"{ids}\";\n" P_PARAMS P_TAIL
 
+#define P_VERIFY_ACTION(VERIFY)                                                \
+        P_ACTION_OPEN "        method = \"DELETE\";\n"                         \
+                      "        path = \"/items/{ids}\";\n"                     \
+                      "        for_each = \"ids\";\n"                          \
+                      "        resource = \"{ids}\";\n" P_PARAMS VERIFY P_TAIL
+
 static const struct config_case config_cases[] = {
+    {"scope_value.conf",
+     P_HEAD P_VERIFY_ACTION("        scope = \"user\"; #<\n") P_ACCOUNT,
+     "providers.p.actions.[0].scope: must be \"agent\" (or left out)"},
+    {"allow_agent_wide_type.conf",
+     P_HEAD P_GOOD_ACTION "accounts = ( { provider = \"p\"; secrets = { key "
+                          "= \"TP_P_KEY\"; };\n"
+                          "  allow_agent_wide = \"yes\"; #<\n"
+                          "} );\n",
+     "accounts.[0].allow_agent_wide: must be true or false"},
+    {"verify_group.conf",
+     P_HEAD P_VERIFY_ACTION("        verify = \"GET\"; #<\n") P_ACCOUNT,
+     "providers.p.actions.[0].verify: must be a group"},
+    {"verify_key.conf",
+     P_HEAD P_VERIFY_ACTION("        verify = { method = \"GET\"; path = "
+                            "\"/items/{ids}\";\n"
+                            "          delay = 5; }; #<\n") P_ACCOUNT,
+     "providers.p.actions.[0].verify.delay: unknown setting"},
+    {"verify_path.conf",
+     P_HEAD P_VERIFY_ACTION("        verify = { method = \"GET\";\n"
+                            "          path = \"/items/{nope}\"; }; #<\n")
+         P_ACCOUNT,
+     "providers.p.actions.[0].verify.path: unknown placeholder {nope}"},
+    {"verify_outcome.conf",
+     P_HEAD P_VERIFY_ACTION(
+         "        verify = { method = \"GET\"; path = \"/items/{ids}\";\n"
+         "          classify = ( { status = [404];\n"
+         "            outcome = \"deleted\"; } ); }; #<\n") P_ACCOUNT,
+     "providers.p.actions.[0].verify.classify.[0].outcome: must be absent, "
+     "present or retry"},
+    {"verify_items.conf",
+     P_HEAD P_VERIFY_ACTION("        verify = { method = \"GET\"; path = "
+                            "\"/items/{ids}\";\n"
+                            "          items = \"data\"; }; #<\n") P_ACCOUNT,
+     "providers.p.actions.[0].verify.items: must be a JSON Pointer"},
+    {"verify_match_field.conf",
+     P_HEAD P_VERIFY_ACTION(
+         "        verify = { method = \"GET\"; path = \"/items\"; items = "
+         "\"\";\n"
+         "          match = { item = \"/id\"; field = \"other\"; }; }; #<\n")
+         P_ACCOUNT,
+     "providers.p.actions.[0].verify.match.field: other is not a param of the "
+     "action"},
+    {"verify_match_items.conf",
+     P_HEAD P_VERIFY_ACTION(
+         "        verify = { method = \"GET\"; path = \"/items\";\n"
+         "          match = { item = \"/id\"; field = \"ids\"; }; }; #<\n")
+         P_ACCOUNT,
+     "providers.p.actions.[0].verify.match: needs items"},
+    {"verify_attempts.conf",
+     P_HEAD P_VERIFY_ACTION("        verify = { method = \"GET\"; path = "
+                            "\"/items/{ids}\";\n"
+                            "          attempts = 0; }; #<\n") P_ACCOUNT,
+     "providers.p.actions.[0].verify.attempts: must be between 1 and 20"},
+    {"verify_delay.conf",
+     P_HEAD P_VERIFY_ACTION("        verify = { method = \"GET\"; path = "
+                            "\"/items/{ids}\";\n"
+                            "          delay_ms = -1; }; #<\n") P_ACCOUNT,
+     "providers.p.actions.[0].verify.delay_ms: must be between 0 and 600000"},
     {"unknown_placeholder.conf",
      P_HEAD P_ACTION_OPEN
      "        method = \"DELETE\";\n"

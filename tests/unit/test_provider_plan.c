@@ -163,7 +163,7 @@ static void test_algolia_conversations_query(void **state)
         char want[512];
         (void)state;
 
-        plan_ok("{'targets':[{'provider':'algolia','agent_id':"
+        plan_ok("{'targets':[{'provider':'algolia','scope':'agent','agent_id':"
                 "'76710f1b-8231-42e5-b0d1-f43aac618e15','conversations':{"
                 "'start_date':'2026-01-01','end_date':'2026-11-01'}}]}",
                 &plan);
@@ -184,7 +184,7 @@ static void test_algolia_conversations_query(void **state)
         provider_plan_clear(&plan);
 
         /* only start_date: only startDate, never an empty endDate */
-        plan_ok("{'targets':[{'provider':'algolia','agent_id':"
+        plan_ok("{'targets':[{'provider':'algolia','scope':'agent','agent_id':"
                 "'76710f1b-8231-42e5-b0d1-f43aac618e15','conversations':{"
                 "'start_date':'2026-01-01'}}]}",
                 &plan);
@@ -192,7 +192,7 @@ static void test_algolia_conversations_query(void **state)
         assert_string_equal(plan.calls[0].url, want);
         provider_plan_clear(&plan);
 
-        plan_ok("{'targets':[{'provider':'algolia','agent_id':"
+        plan_ok("{'targets':[{'provider':'algolia','scope':'agent','agent_id':"
                 "'76710f1b-8231-42e5-b0d1-f43aac618e15','conversations':{"
                 "'end_date':'2026-11-01'}}]}",
                 &plan);
@@ -201,7 +201,7 @@ static void test_algolia_conversations_query(void **state)
         provider_plan_clear(&plan);
 
         /* no dates: no query at all */
-        plan_ok("{'targets':[{'provider':'algolia','agent_id':"
+        plan_ok("{'targets':[{'provider':'algolia','scope':'agent','agent_id':"
                 "'76710f1b-8231-42e5-b0d1-f43aac618e15','conversations':{}}]}",
                 &plan);
         assert_string_equal(plan.calls[0].url, base);
@@ -212,7 +212,8 @@ static void test_algolia_both_actions(void **state)
 {
         struct provider_plan plan;
         (void)state;
-        plan_ok("{'targets':[{'provider':'algolia','agent_id':'ag1',"
+        plan_ok("{'targets':[{'provider':'algolia','scope':'agent','agent_id':'"
+                "ag1',"
                 "'user_token':'u1','conversations':{'end_date':'2026-02-03'}}"
                 "]}",
                 &plan);
@@ -230,10 +231,11 @@ static void test_avaamo_clear_data(void **state)
 {
         struct provider_plan plan;
         (void)state;
-        plan_ok("{'targets':[{'provider':'avaamo','agent_id':20123,"
-                "'data_types':['storage_data','js_errors','conversation_"
-                "sessions']}]}",
-                &plan);
+        plan_ok(
+            "{'targets':[{'provider':'avaamo','scope':'agent','agent_id':20123,"
+            "'data_types':['storage_data','js_errors','conversation_"
+            "sessions']}]}",
+            &plan);
         assert_int_equal(plan.ncalls, 1);
         const struct provider_call *c = &plan.calls[0];
         assert_string_equal(c->method, "POST");
@@ -252,7 +254,7 @@ static void test_avaamo_clear_data(void **state)
         assert_header(c, 1, "Content-Type", "application/json", 0);
         provider_plan_clear(&plan);
 
-        plan_ok("{'targets':[{'provider':'avaamo','agent_id':"
+        plan_ok("{'targets':[{'provider':'avaamo','scope':'agent','agent_id':"
                 "9007199254740992,'data_types':['storage']}]}",
                 &plan);
         assert_string_equal(plan.calls[0].url,
@@ -273,12 +275,15 @@ static void test_design_example_order(void **state)
             "'ase_1','ase_2']},"
             "{'provider':'convai','character_id':'c0ffee','session_ids':['s-"
             "1','s-2']},"
-            "{'provider':'algolia','agent_id':'76710f1b-8231-42e5-b0d1-"
+            "{'provider':'algolia','scope':'agent','agent_id':'76710f1b-8231-"
+            "42e5-b0d1-"
             "f43aac618e15','user_token':'user-42'},"
-            "{'provider':'algolia','agent_id':'76710f1b-8231-42e5-b0d1-"
+            "{'provider':'algolia','scope':'agent','agent_id':'76710f1b-8231-"
+            "42e5-b0d1-"
             "f43aac618e15','conversations':{'start_date':'2026-01-01','end_"
             "date':'2026-11-01'}},"
-            "{'provider':'avaamo','agent_id':20123,'data_types':['"
+            "{'provider':'avaamo','scope':'agent','agent_id':20123,'data_types'"
+            ":['"
             "conversation_sessions']}]}",
             &plan);
         const char *actions[] = {"delete_session",       "delete_session",
@@ -382,11 +387,13 @@ static const struct bad_case bad_cases[] = {
      "'ase_1']}]}",
      0, REQUEST_ERR_BAD_FIELD,
      "targets[0].agent_id: does not match ^agt_[0-9a-zA-Z_-]+$"},
-    {"{'targets':[{'provider':'algolia','agent_id':'a1','conversations':{"
+    {"{'targets':[{'provider':'algolia','scope':'agent','agent_id':'a1','"
+     "conversations':{"
      "'start_date':'2026-1-1'}}]}",
      0, REQUEST_ERR_BAD_FIELD,
      "targets[0].conversations.start_date: does not match"},
-    {"{'targets':[{'provider':'avaamo','agent_id':1,'data_types':["
+    {"{'targets':[{'provider':'avaamo','scope':'agent','agent_id':1,'data_"
+     "types':["
      "'everything']}]}",
      0, REQUEST_ERR_BAD_FIELD, "targets[0].data_types[0]: does not match"},
     /* too long, empty, control characters */
@@ -417,21 +424,26 @@ static const struct bad_case bad_cases[] = {
      "'s1','s\\u2029']}]}",
      0, REQUEST_ERR_BAD_FIELD,
      "targets[0].session_ids[1]: contains a C1 control"},
-    {"{'targets':[{'provider':'avaamo','agent_id':1,'data_types':['storage',"
+    {"{'targets':[{'provider':'avaamo','scope':'agent','agent_id':1,'data_"
+     "types':['storage',"
      "'js_errors','storage','js_errors','storage']}]}",
      0, REQUEST_ERR_BAD_FIELD, "targets[0].data_types: more than 4 items"},
     /* integers */
-    {"{'targets':[{'provider':'avaamo','agent_id':'20123','data_types':["
+    {"{'targets':[{'provider':'avaamo','scope':'agent','agent_id':'20123','"
+     "data_types':["
      "'storage']}]}",
      0, REQUEST_ERR_BAD_FIELD, "targets[0].agent_id: must be an integer"},
-    {"{'targets':[{'provider':'avaamo','agent_id':20123.0,'data_types':["
+    {"{'targets':[{'provider':'avaamo','scope':'agent','agent_id':20123.0,'"
+     "data_types':["
      "'storage']}]}",
      0, REQUEST_ERR_BAD_FIELD, "targets[0].agent_id: must be an integer"},
-    {"{'targets':[{'provider':'avaamo','agent_id':0,'data_types':["
+    {"{'targets':[{'provider':'avaamo','scope':'agent','agent_id':0,'data_"
+     "types':["
      "'storage']}]}",
      0, REQUEST_ERR_BAD_FIELD,
      "targets[0].agent_id: must be between 1 and 9007199254740992"},
-    {"{'targets':[{'provider':'avaamo','agent_id':9007199254740993,'data_"
+    {"{'targets':[{'provider':'avaamo','scope':'agent','agent_id':"
+     "9007199254740993,'data_"
      "types':['storage']}]}",
      0, REQUEST_ERR_BAD_FIELD, "targets[0].agent_id: must be between"},
     /* unknown and missing fields */
@@ -441,14 +453,17 @@ static const struct bad_case bad_cases[] = {
     {"{'targets':[{'provider':'vectara','agent_id':'agt_a','session_ids':["
      "'ase_1'],'user_token':'u'}]}",
      0, REQUEST_ERR_BAD_FIELD, "targets[0].user_token: unknown field"},
-    {"{'targets':[{'provider':'algolia','agent_id':'a1','conversations':{"
+    {"{'targets':[{'provider':'algolia','scope':'agent','agent_id':'a1','"
+     "conversations':{"
      "'start':'2026-01-01'}}]}",
      0, REQUEST_ERR_BAD_FIELD, "targets[0].conversations.start: unknown field"},
-    {"{'targets':[{'provider':'algolia','agent_id':'a1','conversations':{},"
+    {"{'targets':[{'provider':'algolia','scope':'agent','agent_id':'a1','"
+     "conversations':{},"
      "'conversations.start_date':'2026-01-01'}]}",
      0, REQUEST_ERR_BAD_FIELD,
      "targets[0].conversations.start_date: unknown field"},
-    {"{'targets':[{'provider':'algolia','agent_id':'a1','conversations':"
+    {"{'targets':[{'provider':'algolia','scope':'agent','agent_id':'a1','"
+     "conversations':"
      "'all'}]}",
      0, REQUEST_ERR_BAD_FIELD, "targets[0].conversations: must be an object"},
     {"{'targets':[{'provider':'vectara','session_ids':['ase_1']}]}", 0,
@@ -464,7 +479,7 @@ static const struct bad_case bad_cases[] = {
     /* nothing to do */
     {"{'targets':[{'provider':'vectara','agent_id':'agt_a'}]}", 0,
      REQUEST_ERR_NO_ACTION, "targets[0]: no field"},
-    {"{'targets':[{'provider':'algolia','agent_id':'a1'}]}", 0,
+    {"{'targets':[{'provider':'algolia','scope':'agent','agent_id':'a1'}]}", 0,
      REQUEST_ERR_NO_ACTION, "targets[0]: no field"},
     /* routing */
     {"{'targets':[{'provider':'vectara','agent_id':'agt_a','session_ids':["
@@ -477,10 +492,87 @@ static const struct bad_case bad_cases[] = {
      "targets[0].account: provider vectara has no account \"eu\""},
     /* the plan bound */
     {"{'targets':[{'provider':'vectara','agent_id':'agt_a','session_ids':["
-     "'ase_1','ase_2','ase_3']},{'provider':'avaamo','agent_id':1,'data_"
+     "'ase_1','ase_2','ase_3']},{'provider':'avaamo','scope':'agent','agent_id'"
+     ":1,'data_"
      "types':['storage']}]}",
      3, REQUEST_ERR_TOO_MANY_CALLS, "4 calls needed, at most 3 allowed"},
 };
+
+static void test_agent_wide_needs_both_opt_ins(void **state)
+{
+        (void)state;
+        struct provider_plan plan;
+        char err[512] = "";
+        /* No "scope" in the target: refused, and nothing is planned. */
+        enum request_error rc =
+            plan_with(reg,
+                      "{'targets':[{'provider':'algolia','agent_id':'a1',"
+                      "'conversations':{}}]}",
+                      0, &plan, err, sizeof(err));
+        assert_int_equal(rc, REQUEST_ERR_AGENT_WIDE);
+        assert_int_equal(plan.ncalls, 0);
+        assert_contains(err, "must say \"scope\": \"agent\"");
+        assert_string_equal(request_error_name(rc), "agent_wide_not_allowed");
+        /* The target consents, the account does not. */
+        rc = plan_with(reg,
+                       "{'targets':[{'provider':'algolia','account':'noopt',"
+                       "'scope':'agent','agent_id':'a1','conversations':{}}]}",
+                       0, &plan, err, sizeof(err));
+        assert_int_equal(rc, REQUEST_ERR_AGENT_WIDE);
+        assert_contains(err, "account algolia/noopt does not set "
+                             "allow_agent_wide = true");
+        /* A per-user target needs no opt-in, on either account. */
+        plan_ok("{'targets':[{'provider':'algolia','account':'noopt',"
+                "'user_token':'u1'}]}",
+                &plan);
+        assert_int_equal(plan.calls[0].agent_scope, 0);
+        provider_plan_clear(&plan);
+        /* Both: planned, and marked. */
+        plan_ok("{'targets':[{'provider':'avaamo','scope':'agent',"
+                "'agent_id':1,'data_types':['storage']}]}",
+                &plan);
+        assert_int_equal(plan.calls[0].agent_scope, 1);
+        assert_null(plan.calls[0].verify);
+        provider_plan_clear(&plan);
+        rc = plan_with(reg,
+                       "{'targets':[{'provider':'vectara','scope':'all',"
+                       "'agent_id':'agt_a','session_ids':['ase_1']}]}",
+                       0, &plan, err, sizeof(err));
+        assert_int_equal(rc, REQUEST_ERR_BAD_FIELD);
+        assert_contains(err, "targets[0].scope: must be \"agent\"");
+}
+
+static void test_verify_requests_planned(void **state)
+{
+        (void)state;
+        struct provider_plan plan;
+        plan_ok("{'targets':[{'provider':'vectara','agent_id':'agt_a',"
+                "'session_ids':['ase_1','ase_2']}]}",
+                &plan);
+        assert_int_equal(plan.ncalls, 2);
+        const struct provider_call *v = plan.calls[1].verify;
+        assert_non_null(v);
+        assert_string_equal(v->method, "GET");
+        assert_string_equal(v->url,
+                            "https://api.vectara.io/v2/agents/agt_a/sessions/"
+                            "ase_2");
+        assert_string_equal(v->resource, "agt_a/ase_2");
+        assert_header(v, 0, "x-api-key", "vectara-key-1", 1);
+        assert_int_equal(plan.calls[1].verify_attempts, 3);
+        provider_plan_clear(&plan);
+
+        plan_ok("{'targets':[{'provider':'convai','character_id':'c0ffee',"
+                "'session_ids':['s-1','s-2']}]}",
+                &plan);
+        v = plan.calls[0].verify;
+        assert_string_equal(v->method, "POST");
+        assert_string_equal(
+            v->url, "https://api.convai.com/character/chatHistory/list");
+        assert_string_equal(v->body,
+                            "{\"charID\":\"c0ffee\",\"limit\":\"-1\"}");
+        assert_int_equal(json_array_size(plan.calls[0].verify_values), 2);
+        provider_plan_clear(&plan);
+}
 
 static void test_bad_fields(void **state)
 {
@@ -738,6 +830,8 @@ int main(void)
             cmocka_unit_test(test_duplicate_calls_across_targets),
             cmocka_unit_test(test_percent_encoding),
             cmocka_unit_test(test_bad_fields),
+            cmocka_unit_test(test_agent_wide_needs_both_opt_ins),
+            cmocka_unit_test(test_verify_requests_planned),
             cmocka_unit_test(test_plan_bound_exact),
             cmocka_unit_test(test_list_item_bound),
             cmocka_unit_test(test_hostile_names_escaped),
