@@ -10,6 +10,7 @@
 #include "calls.h"
 #include "faults.h"
 #include "state.h"
+#include "userdata.h"
 #include "timer.h"
 
 static bool is(const char *a, const char *b)
@@ -204,7 +205,39 @@ static void state_route(const char *method, const char *body, size_t len,
                 state_post(body, len, out);
         } else if (is(method, "DELETE")) {
                 state_reset();
+                userdata_reset();
                 reply_json(out, MHD_HTTP_OK, state_snapshot());
+        } else {
+                reply_error(out, MHD_HTTP_METHOD_NOT_ALLOWED,
+                            "method not allowed");
+                out->allow = "GET, POST, DELETE";
+        }
+}
+
+static void data_post(const char *body, size_t len, struct reply *out)
+{
+        json_t *j = parse_body(body, len, out);
+        const char *err = "the body must be an object";
+
+        if (j == NULL)
+                return; /* parse_body has answered */
+        if (json_is_object(j) && userdata_seed(j, &err))
+                reply_json(out, MHD_HTTP_OK, userdata_snapshot());
+        else
+                reply_error(out, MHD_HTTP_BAD_REQUEST, err);
+        json_decref(j);
+}
+
+static void data_route(const char *method, const char *body, size_t len,
+                       struct reply *out)
+{
+        if (is(method, "GET")) {
+                reply_json(out, MHD_HTTP_OK, userdata_snapshot());
+        } else if (is(method, "POST")) {
+                data_post(body, len, out);
+        } else if (is(method, "DELETE")) {
+                userdata_reset();
+                reply_json(out, MHD_HTTP_OK, userdata_snapshot());
         } else {
                 reply_error(out, MHD_HTTP_METHOD_NOT_ALLOWED,
                             "method not allowed");
@@ -236,6 +269,8 @@ void control_handle(const char *method, const char *path, const char *query,
                 faults_route(method, body, body_len, out);
         else if (is(path, "/state"))
                 state_route(method, body, body_len, out);
+        else if (is(path, "/data"))
+                data_route(method, body, body_len, out);
         else
                 reply_error(out, MHD_HTTP_NOT_FOUND, "no such route");
 }

@@ -18,6 +18,7 @@
 #include "faults.h"
 #include "server.h"
 #include "state.h"
+#include "userdata.h"
 #include "timer.h"
 #include "util.h"
 
@@ -362,6 +363,7 @@ int main(int argc, char **argv)
         /* Seed jansson's hash before any thread exists. */
         json_object_seed(0);
         state_init();
+        userdata_init();
         rc = parse_options(argc, argv, &o);
         if (rc == 0 && check_bind(&o) != 0)
                 rc = 1;
@@ -378,5 +380,6 @@ int main(int argc, char **argv)
         faults_free();
         calls_free();
         state_free();
+        userdata_free();
         return rc;
 }

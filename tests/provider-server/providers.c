@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "state.h"
+#include "userdata.h"
 
 #define MAX_SEGMENTS 8
 
@@ -154,11 +155,34 @@ static void vectara_delete(const char **seg, const size_t *len, struct reply *r)
         else if (state_agent_missing(agent))
                 vectara_error(r, MHD_HTTP_NOT_FOUND, "agent_not_found",
                               "Agent with the specified ID does not exist");
-        else if (!state_delete_session(agent, session))
+        else if (!state_delete_session(agent, session, userdata_visible_at()))
                 vectara_error(r, MHD_HTTP_NOT_FOUND, "session_not_found",
                               "Session with the specified ID does not exist");
         else
                 reply_json(r, MHD_HTTP_NO_CONTENT, NULL);
+        free(agent);
+        free(session);
+}
+
+/* GET session: the reference's 404 for a session that is gone. */
+static void vectara_read(const char **seg, const size_t *len, struct reply *r)
+{
+        char *agent = decode_id(seg[2], len[2], "agt_");
+        char *session = decode_id(seg[4], len[4], "ase_");
+
+        if (agent == NULL || session == NULL)
+                vectara_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request",
+                              "Invalid agent_id or session_id format");
+        else if (state_agent_missing(agent))
+                vectara_error(r, MHD_HTTP_NOT_FOUND, "agent_not_found",
+                              "Agent with the specified ID does not exist");
+        else if (state_session_gone(agent, session))
+                vectara_error(r, MHD_HTTP_NOT_FOUND, "session_not_found",
+                              "Session with the specified ID does not exist");
+        else
+                reply_json(r, MHD_HTTP_OK,
+                           json_pack("{s:s, s:s, s:s}", "key", session,
+                                     "agent_key", agent, "name", "session"));
         free(agent);
         free(session);
 }
@@ -175,8 +199,8 @@ static void vectara(const struct provider_request *rq, struct reply *r)
                 route_not_found(r);
                 return;
         }
-        if (!method_is(rq, "DELETE")) {
-                method_not_allowed(r, "DELETE");
+        if (!method_is(rq, "DELETE") && !method_is(rq, "GET")) {
+                method_not_allowed(r, "DELETE, GET");
                 return;
         }
         if (!vectara_authorized(rq)) {
@@ -184,7 +208,10 @@ static void vectara(const struct provider_request *rq, struct reply *r)
                               "Invalid or missing API key");
                 return;
         }
-        vectara_delete(seg, len, r);
+        if (method_is(rq, "GET"))
+                vectara_read(seg, len, r);
+        else
+                vectara_delete(seg, len, r);
 }
 
 /* ------------------------------------------------------------- Convai */
@@ -201,11 +228,8 @@ static bool nonempty_string(json_t *v)
 }
 
 /* Returns NULL when the body is usable, else what is wrong with it. */
-static const char *convai_body_problem(const struct provider_request *rq)
+static const char *convai_body_problem(json_t *body)
 {
-        json_t *body = rq->body != NULL
-                           ? json_loadb(rq->body, rq->body_len, 0, NULL)
-                           : NULL;
         json_t *ids = json_object_get(body, "sessionIDs");
         const char *problem = NULL;
         size_t i;
@@ -222,8 +246,34 @@ static const char *convai_body_problem(const struct provider_request *rq)
                 if (problem == NULL && !nonempty_string(v))
                         problem = "sessionIDs must be non-empty strings.";
         }
-        json_decref(body);
         return problem;
+}
+
+/* list: {"charID", "limit"} -> a bare array of the character's sessions. */
+static void convai_list(json_t *body, struct reply *r)
+{
+        json_t *ch = json_object_get(body, "charID");
+        if (!nonempty_string(ch)) {
+                convai_error(r, MHD_HTTP_BAD_REQUEST, "charID is required.");
+                return;
+        }
+        reply_json(r, MHD_HTTP_OK, userdata_convai_list(json_string_value(ch)));
+}
+
+static void convai_delete(json_t *body, struct reply *r)
+{
+        /* The document shows no error for a bad body; a 400 in the same
+         * {"ERROR": ...} shape as its 401 is this server's guess. */
+        const char *problem = convai_body_problem(body);
+        if (problem != NULL) {
+                convai_error(r, MHD_HTTP_BAD_REQUEST, problem);
+                return;
+        }
+        userdata_convai_delete(
+            json_string_value(json_object_get(body, "charID")),
+            json_object_get(body, "sessionIDs"));
+        reply_json(r, MHD_HTTP_OK,
+                   json_pack("{s:s}", "status", "SUCCESSFULLY DELETED"));
 }
 
 static void convai(const struct provider_request *rq, struct reply *r)
@@ -231,11 +281,11 @@ static void convai(const struct provider_request *rq, struct reply *r)
         const char *seg[MAX_SEGMENTS];
         size_t len[MAX_SEGMENTS];
         int n = path_split(rq->path, seg, len, MAX_SEGMENTS);
-        const char *problem;
+        bool list = n == 3 && seg_is(seg[2], len[2], "list");
 
         if (n != 3 || !seg_is(seg[0], len[0], "character") ||
             !seg_is(seg[1], len[1], "chatHistory") ||
-            !seg_is(seg[2], len[2], "delete")) {
+            (!list && !seg_is(seg[2], len[2], "delete"))) {
                 route_not_found(r);
                 return;
         }
@@ -248,15 +298,14 @@ static void convai(const struct provider_request *rq, struct reply *r)
                              "Invalid API key provided.");
                 return;
         }
-        /* The document shows no error for a bad body; a 400 in the same
-         * {"ERROR": ...} shape as its 401 is this server's guess. */
-        problem = convai_body_problem(rq);
-        if (problem != NULL) {
-                convai_error(r, MHD_HTTP_BAD_REQUEST, problem);
-                return;
-        }
-        reply_json(r, MHD_HTTP_OK,
-                   json_pack("{s:s}", "status", "SUCCESSFULLY DELETED"));
+        json_t *body = rq->body != NULL
+                           ? json_loadb(rq->body, rq->body_len, 0, NULL)
+                           : NULL;
+        if (list)
+                convai_list(body, r);
+        else
+                convai_delete(body, r);
+        json_decref(body);
 }
 
 /* ------------------------------------------------------------ Algolia */
@@ -333,6 +382,62 @@ static bool algolia_authorized(const struct provider_request *rq)
                header_equals(rq, "x-algolia-api-key", k->algolia_key);
 }
 
+static char *decode_seg(const char *seg, size_t len)
+{
+        size_t n;
+        char *v = percent_decode(seg, len, false, &n);
+        if (v != NULL && strlen(v) != n) { /* an embedded NUL */
+                free(v);
+                v = NULL;
+        }
+        return v;
+}
+
+/* The user's data as the reference documents it; deletes reflected. */
+static void algolia_user_data(const struct provider_request *rq,
+                              const char *token, struct reply *r)
+{
+        if (method_is(rq, "GET")) {
+                reply_json(r, MHD_HTTP_OK, userdata_algolia_user(token));
+                return;
+        }
+        /* Deletes the user's messages, not the conversations (the
+         * reference says so). Only a 2xx is promised: 204. */
+        userdata_algolia_delete_messages(token);
+        reply_json(r, MHD_HTTP_NO_CONTENT, NULL);
+}
+
+static void algolia_agent_wide(const struct provider_request *rq,
+                               const char *agent, struct reply *r)
+{
+        algolia_conversations(rq, r);
+        if (r->status == MHD_HTTP_NO_CONTENT)
+                userdata_algolia_delete_agent(agent);
+}
+
+static void algolia_route(const struct provider_request *rq, const char **seg,
+                          const size_t *len, int n, struct reply *r)
+{
+        char *a = n >= 3 ? decode_seg(seg[2], len[2]) : NULL;
+        char *b = n == 5 ? decode_seg(seg[4], len[4]) : NULL;
+
+        if (a == NULL || (n == 5 && b == NULL))
+                reply_json(r, MHD_HTTP_UNPROCESSABLE_CONTENT,
+                           json_pack("{s:[{s:[s], s:s, s:s}]}", "detail", "loc",
+                                     "path", "msg", "bad path parameter",
+                                     "type", "value_error"));
+        else if (n == 3)
+                algolia_user_data(rq, a, r);
+        else if (n == 4)
+                algolia_agent_wide(rq, a, r);
+        else {
+                userdata_algolia_delete_conversation(a, b);
+                reply_json(r, MHD_HTTP_NO_CONTENT, NULL);
+        }
+        free(a);
+        free(b);
+}
+
 static void algolia(const struct provider_request *rq, struct reply *r)
 {
         const char *seg[MAX_SEGMENTS];
@@ -340,7 +445,8 @@ static void algolia(const struct provider_request *rq, struct reply *r)
         int n = path_split(rq->path, seg, len, MAX_SEGMENTS);
         bool user_data = n == 3 && seg_is(seg[0], len[0], "1") &&
                          seg_is(seg[1], len[1], "user-data") && len[2] > 0;
-        bool conversations = n == 4 && seg_is(seg[0], len[0], "1") &&
+        bool conversations = (n == 4 || (n == 5 && len[4] > 0)) &&
+                             seg_is(seg[0], len[0], "1") &&
                              seg_is(seg[1], len[1], "agents") && len[2] > 0 &&
                              seg_is(seg[3], len[3], "conversations");
 
@@ -348,8 +454,8 @@ static void algolia(const struct provider_request *rq, struct reply *r)
                 route_not_found(r);
                 return;
         }
-        if (!method_is(rq, "DELETE")) {
-                method_not_allowed(r, "DELETE");
+        if (!method_is(rq, "DELETE") && !(user_data && method_is(rq, "GET"))) {
+                method_not_allowed(r, user_data ? "DELETE, GET" : "DELETE");
                 return;
         }
         if (!algolia_authorized(rq)) {
@@ -358,12 +464,7 @@ static void algolia(const struct provider_request *rq, struct reply *r)
                                      "Invalid Application-ID or API key"));
                 return;
         }
-        /* User data: the reference only promises a 2xx; 204 like the
-         * conversations call. */
-        if (user_data)
-                reply_json(r, MHD_HTTP_NO_CONTENT, NULL);
-        else
-                algolia_conversations(rq, r);
+        algolia_route(rq, seg, len, n, r);
 }
 
 /* ------------------------------------------------------------- Avaamo */

@@ -57,7 +57,15 @@ expect 400 invalid_request -X DELETE "${VK[@]}" "$VS/bad/sessions/ase_3"
 expect 400 invalid_request -X DELETE "${VK[@]}" "$VS/agt_a/sessions/ase_%2F"
 expect 204 "" -X DELETE "${VK[@]}" "$VS/agt%5Fenc/sessions/ase_x%2D1"
 expect 404 session_not_found -X DELETE "${VK[@]}" "$VS/agt_enc/sessions/ase_x-1"
-expect 405 "method not allowed" -X GET "${VK[@]}" "$VS/agt_a/sessions/ase_1"
+expect 405 "method not allowed" -X PUT "${VK[@]}" "$VS/agt_a/sessions/ase_1"
+# Session read: 404 once deleted, 200 before.
+expect 404 session_not_found -X GET "${VK[@]}" "$VS/agt_a/sessions/ase_1"
+expect 200 '"key":"ase_9"' -X GET "${VK[@]}" "$VS/agt_a/sessions/ase_9"
+# Sticky deletes answer 204 and leave the session readable.
+expect 200 sticky -X POST -d '{"deletes":"sticky"}' "$B/_control/data"
+expect 204 "" -X DELETE "${VK[@]}" "$VS/agt_a/sessions/ase_9"
+expect 200 '"key":"ase_9"' -X GET "${VK[@]}" "$VS/agt_a/sessions/ase_9"
+expect 200 normal -X POST -d '{"deletes":"normal"}' "$B/_control/data"
 
 # Convai
 expect 200 "SUCCESSFULLY DELETED" -X POST "${CK[@]}" \
@@ -65,9 +73,22 @@ expect 200 "SUCCESSFULLY DELETED" -X POST "${CK[@]}" \
 expect 401 "Invalid API key provided." -X POST -d '{"charID":"c","sessionIDs":["s"]}' "$CV"
 expect 400 ERROR -X POST "${CK[@]}" -d '{"charID":"c"}' "$CV"
 expect 400 ERROR -X POST "${CK[@]}" -d 'nope' "$CV"
+# The list reflects seeded sessions and deletes.
+CL=$B/convai/character/chatHistory/list
+expect 200 convai_sessions -X POST -d '{"convai_sessions":{"c":["s1","s3"]}}' "$B/_control/data"
+expect 200 '[{"sessionID":"s1"' -X POST "${CK[@]}" -d '{"charID":"c","limit":"-1"}' "$CL"
+expect 200 SUCCESSFULLY -X POST "${CK[@]}" -d '{"charID":"c","sessionIDs":["s1"]}' "$CV"
+expect 200 '[{"sessionID":"s3"' -X POST "${CK[@]}" -d '{"charID":"c","limit":"-1"}' "$CL"
 
 # Algolia
 expect 204 "" -X DELETE "${AK[@]}" "$AL/user-data/user%40example.com"
+# Users: seeded, read, one conversation deleted, messages deleted.
+expect 200 algolia_users -X POST -d '{"algolia_users":{"u@x":{"conversations":[{"id":"c1","agentId":"ag","messages":[{"id":"m1"}]},{"id":"c2","agentId":"ag","messages":[{"id":"m2"}]}]}}}' "$B/_control/data"
+expect 200 '"id":"c2"' -X GET "${AK[@]}" "$AL/user-data/u%40x"
+expect 204 "" -X DELETE "${AK[@]}" "$AL/agents/ag/conversations/c1"
+expect 204 "" -X DELETE "${AK[@]}" "$AL/user-data/u%40x"
+expect 200 '{"conversations":[{"id":"c2","agentId":"ag","messages":[],' -X GET "${AK[@]}" "$AL/user-data/u%40x"
+expect 200 '{"conversations":[],"memories":[]}' -X GET "${AK[@]}" "$AL/user-data/nobody"
 expect 403 "Invalid Application-ID or API key" -X DELETE "$AL/user-data/u"
 expect 204 "" -X DELETE "${AK[@]}" "$AL/agents/ag1/conversations"
 expect 204 "" -X DELETE "${AK[@]}" "$AL/agents/ag1/conversations?startDate=2024-01-01&endDate=2024-02-29"

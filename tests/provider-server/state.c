@@ -88,25 +88,47 @@ bool state_agent_unlocked(const char *agent_id)
         return set_has(st.unlocked, agent_id);
 }
 
-bool state_delete_session(const char *agent_id, const char *session_id)
+/* '/' cannot occur in either id (both are validated first), so the
+ * joined key is unambiguous. */
+static char *session_key(const char *agent_id, const char *session_id)
 {
-        /* '/' cannot occur in either id (both are validated first), so
-         * the joined key is unambiguous. */
         size_t alen = strlen(agent_id);
         size_t slen = strlen(session_id);
         char *key = xmalloc(alen + slen + 2);
-        bool fresh;
 
         memcpy(key, agent_id, alen);
         key[alen] = '/';
         memcpy(key + alen + 1, session_id, slen + 1);
+        return key;
+}
+
+bool state_delete_session(const char *agent_id, const char *session_id,
+                          uint64_t visible_at)
+{
+        char *key = session_key(agent_id, session_id);
+        bool fresh;
+
         pthread_mutex_lock(&st.mu);
         fresh = json_object_get(st.deleted_sessions, key) == NULL;
-        if (fresh)
-                set_add(st.deleted_sessions, key);
+        if (fresh && visible_at > 0)
+                json_object_set_new(st.deleted_sessions, key,
+                                    json_integer((json_int_t)visible_at));
         pthread_mutex_unlock(&st.mu);
         free(key);
         return fresh;
+}
+
+bool state_session_gone(const char *agent_id, const char *session_id)
+{
+        char *key = session_key(agent_id, session_id);
+        bool gone;
+
+        pthread_mutex_lock(&st.mu);
+        json_t *at = json_object_get(st.deleted_sessions, key);
+        gone = at != NULL && (uint64_t)json_integer_value(at) <= mono_ms();
+        pthread_mutex_unlock(&st.mu);
+        free(key);
+        return gone;
 }
 
 static json_t *set_from_array(json_t *array)

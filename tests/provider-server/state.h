@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct keys {
         const char *vectara_key;
@@ -29,8 +30,12 @@ void state_add_initial_unlocked(const char *agent_id);
 bool state_agent_missing(const char *agent_id);
 bool state_agent_unlocked(const char *agent_id);
 
-/* Remembers a deleted Vectara session; false if it was already gone. */
-bool state_delete_session(const char *agent_id, const char *session_id);
+/* Remembers a deleted Vectara session, gone from visible_at (mono ms; 0:
+ * a sticky delete that never goes); false if it was already deleted. */
+bool state_delete_session(const char *agent_id, const char *session_id,
+                          uint64_t visible_at);
+/* Whether a read of the session finds it gone by now. */
+bool state_session_gone(const char *agent_id, const char *session_id);
 
 /* Replaces the given sets (NULL leaves one alone); arrays of strings. */
 void state_replace(json_t *missing, json_t *unlocked);
