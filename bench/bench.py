@@ -292,12 +292,12 @@ def mix_request(i, tag, mix, sessions, convai_sessions):
     for k in range(mix.get("algolia_conv", 0)):
         # Distinct date ranges keep the calls (and keys) of one request
         # apart when the mix asks for several.
-        targets.append({"provider": "algolia",
+        targets.append({"provider": "algolia", "scope": "agent",
                         "agent_id": f"agent-{k}",
                         "conversations": {"start_date": "2026-01-01",
                                           "end_date": "2026-11-01"}})
     for k in range(mix.get("avaamo", 0)):
-        targets.append({"provider": "avaamo", "agent_id": 20123 + k,
+        targets.append({"provider": "avaamo", "scope": "agent", "agent_id": 20123 + k,
                         "data_types": ["conversation_sessions"]})
     return rid, {"version": 1, "request_id": rid,
                  "requested_at": "2026-11-22T10:00:00Z", "targets": targets}

@@ -104,6 +104,13 @@ class ProviderServer:
     def set_state(self, **state):
         self._req("POST", "/_control/state", state)
 
+    def set_data(self, **data):
+        """Seeds end-user data and sets the deletion faults (README)."""
+        return self._req("POST", "/_control/data", data)
+
+    def data(self):
+        return self._req("GET", "/_control/data")
+
     def reset_state(self):
         self._req("DELETE", "/_control/state")
 
@@ -120,9 +127,11 @@ class ProviderServer:
 
 def worker_config(path, bootstrap, provider_port, group="erasure-it",
                   worker=None, limits=None, account_limits=None, metrics_port=None,
-                  extra_kafka=(), topics=None):
+                  extra_kafka=(), topics=None, agent_wide=True):
     """Writes a worker config that @includes the shipped providers.conf and
-    points every account at the provider test server."""
+    points every account at the provider test server. agent_wide sets
+    allow_agent_wide on the Algolia and Avaamo accounts (the only ones with
+    agent-scoped actions)."""
     base = f"http://127.0.0.1:{provider_port}"
     w = {
         "max_requests_in_flight": 200, "max_calls_in_flight": 256,
@@ -158,12 +167,13 @@ def worker_config(path, bootstrap, provider_port, group="erasure-it",
                 f'base_url = "{base}/{prefix}"; allow_plain_http = true; '
                 f'secrets = {group_text(secrets)};{extra}{lim_text} }}')
 
+    opt_in = " allow_agent_wide = true;" if agent_wide else ""
     accounts = [
         account("vectara", "vectara", {"api_key": "VECTARA_API_KEY"}),
         account("convai", "convai", {"api_key": "CONVAI_API_KEY"}),
         account("algolia", "algolia/agent-studio", {"api_key": "ALGOLIA_API_KEY"},
-                f' vars = {{ application_id = "{ALGOLIA_APP_ID}"; }};'),
-        account("avaamo", "avaamo", {"access_token": "AVAAMO_ACCESS_TOKEN"}),
+                f' vars = {{ application_id = "{ALGOLIA_APP_ID}"; }};{opt_in}'),
+        account("avaamo", "avaamo", {"access_token": "AVAAMO_ACCESS_TOKEN"}, opt_in),
     ]
     kafka_props = [f"bootstrap.servers={bootstrap}", *extra_kafka]
     t_req, t_out, t_dlq = topics or (TOPIC_REQUESTS, TOPIC_OUTCOMES, TOPIC_DLQ)

@@ -46,11 +46,11 @@ def mixed_request(i, tag, rng):
     elif kind == 3:
         t = [{"provider": "vectara", "agent_id": f"agt_s{i % 5}",
               "session_ids": [f"ase_{i}_{k}" for k in range(n)]},
-             {"provider": "avaamo", "agent_id": 20000 + i % 900,
+             {"provider": "avaamo", "scope": "agent", "agent_id": 20000 + i % 900,
               "data_types": ["storage"]}]
         calls = n + 1
     else:
-        t = [{"provider": "algolia", "agent_id": f"ag{i}",
+        t = [{"provider": "algolia", "scope": "agent", "agent_id": f"ag{i}",
               "conversations": {"start_date": "2026-01-01"}}]
         calls = 1
     return rid, harness.request(rid, *t), calls

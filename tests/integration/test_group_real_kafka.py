@@ -62,9 +62,9 @@ def make_request(i):
         1: [{"provider": "convai", "character_id": f"c{i}",
              "session_ids": [f"s{i}a", f"s{i}b"]}],
         2: [{"provider": "algolia", "agent_id": ag, "user_token": f"user-{i}"}],
-        3: [{"provider": "algolia", "agent_id": f"ag{i}",
+        3: [{"provider": "algolia", "scope": "agent", "agent_id": f"ag{i}",
              "conversations": {"start_date": "2026-01-01"}}],
-        4: [{"provider": "avaamo", "agent_id": 20000 + i, "data_types": ["storage"]}],
+        4: [{"provider": "avaamo", "scope": "agent", "agent_id": 20000 + i, "data_types": ["storage"]}],
     }
     targets = t[kind] if kind < 5 else [x for k in range(5) for x in t[k]]
     exp = set()

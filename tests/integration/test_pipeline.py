@@ -22,9 +22,10 @@ ALL_FIVE = [
     {"provider": "vectara", "agent_id": "agt_support", "session_ids": ["ase_1", "ase_2"]},
     {"provider": "convai", "character_id": "c0ffee", "session_ids": ["s-1", "s-2"]},
     {"provider": "algolia", "agent_id": ALGOLIA_AGENT, "user_token": "user-42"},
-    {"provider": "algolia", "agent_id": ALGOLIA_AGENT,
+    {"provider": "algolia", "scope": "agent", "agent_id": ALGOLIA_AGENT,
      "conversations": {"start_date": "2026-01-01", "end_date": "2026-11-01"}},
-    {"provider": "avaamo", "agent_id": 20123, "data_types": ["conversation_sessions"]},
+    {"provider": "avaamo", "scope": "agent", "agent_id": 20123,
+     "data_types": ["conversation_sessions"]},
 ]
 
 
@@ -45,9 +46,16 @@ def wait_summaries(col, ids, timeout=30):
                         what=f"summaries of {sorted(ids)}")
 
 
-def provider_calls(provider, name=None):
+def is_read_back(c):
+    # The read-backs after deletions (verify): Vectara's session GET and
+    # Convai's list. Tests about deletions count deletions only.
+    return c["method"] == "GET" or c["path"].endswith("/chatHistory/list")
+
+
+def provider_calls(provider, name=None, reads=False):
     calls = provider.calls()
-    return [c for c in calls if name is None or c["provider"] == name]
+    return [c for c in calls if (name is None or c["provider"] == name)
+            and (reads or not is_read_back(c))]
 
 
 def norm_path(c):
@@ -68,7 +76,7 @@ def test_all_five_endpoints_exact_calls_outcomes_and_keys(workdir, provider, moc
     assert w.terminate() == 0
 
     # Exactly the documented HTTP calls, checked on the server's side.
-    calls = provider_calls(provider)
+    calls = provider_calls(provider, reads=True)
     got = sorted((c["provider"], c["method"], norm_path(c), c.get("query") or "") for c in calls)
     assert got == sorted([
         ("algolia", "DELETE", f"/1/agents/{ALGOLIA_AGENT}/conversations",
@@ -76,10 +84,26 @@ def test_all_five_endpoints_exact_calls_outcomes_and_keys(workdir, provider, moc
         ("algolia", "DELETE", "/1/user-data/user-42", ""),
         ("avaamo", "POST", "/dashboard/agents/20123/clear_data.json", ""),
         ("convai", "POST", "/character/chatHistory/delete", ""),
+        ("convai", "POST", "/character/chatHistory/list", ""),
         ("vectara", "DELETE", "/v2/agents/agt_support/sessions/ase_1", ""),
         ("vectara", "DELETE", "/v2/agents/agt_support/sessions/ase_2", ""),
+        ("vectara", "GET", "/v2/agents/agt_support/sessions/ase_1", ""),
+        ("vectara", "GET", "/v2/agents/agt_support/sessions/ase_2", ""),
     ])
-    by = {c["provider"]: c for c in calls}
+    # Every read-back comes after its deletion.
+    seq = {(c["method"], norm_path(c)): c["seq"] for c in calls}
+    for s_id in ("ase_1", "ase_2"):
+        p = f"/v2/agents/agt_support/sessions/{s_id}"
+        assert seq[("DELETE", p)] < seq[("GET", p)]
+    assert (seq[("POST", "/character/chatHistory/delete")]
+            < seq[("POST", "/character/chatHistory/list")])
+    lst = [c for c in calls if norm_path(c) == "/character/chatHistory/list"][0]
+    assert json.loads(lst["body"]) == {"charID": "c0ffee", "limit": "-1"}
+    by = {(c["provider"], c["method"]): c for c in calls}
+    by = {p: by.get((p, "DELETE")) or by[(p, "POST")]
+          for p in ("vectara", "convai", "algolia", "avaamo")}
+    by["convai"] = [c for c in calls
+                    if norm_path(c) == "/character/chatHistory/delete"][0]
     assert by["vectara"]["headers"]["x-api-key"] == SECRETS["VECTARA_API_KEY"]
     assert by["convai"]["headers"]["convai-api-key"] == SECRETS["CONVAI_API_KEY"]
     assert json.loads(by["convai"]["body"]) == {"charID": "c0ffee", "sessionIDs": ["s-1", "s-2"]}
@@ -88,7 +112,9 @@ def test_all_five_endpoints_exact_calls_outcomes_and_keys(workdir, provider, moc
     assert by["algolia"]["headers"]["x-algolia-api-key"] == SECRETS["ALGOLIA_API_KEY"]
     assert by["avaamo"]["headers"]["access-token"] == SECRETS["AVAAMO_ACCESS_TOKEN"]
     assert json.loads(by["avaamo"]["body"]) == {"data_types": ["conversation_sessions"]}
-    assert all(c["status"] in (200, 204) for c in calls)
+    assert all(c["status"] in (200, 204) for c in calls if not is_read_back(c))
+    assert all(c["status"] == (404 if c["provider"] == "vectara" else 200)
+               for c in calls if is_read_back(c))
 
     # One outcome per call, then the summary, all keyed by request_id in
     # one partition, in order.
@@ -122,9 +148,21 @@ def test_all_five_endpoints_exact_calls_outcomes_and_keys(workdir, provider, moc
         assert v["http_status"] in (200, 204) and v["attempts"] == 1
         assert v["error"] is None and v["account"] == "default"
         assert v["started_at"] <= v["finished_at"]
+        agent_wide = v["action"] in ("delete_conversations", "clear_data")
+        assert v["scope"] == ("agent" if agent_wide else "user")
+        ver = v["verification"]
+        if v["provider"] in ("vectara", "convai"):
+            assert ver["status"] == "absent" and ver["attempts"] == 1
+            assert ver["http_status"] == (404 if v["provider"] == "vectara" else 200)
+            assert ver["checked_at"] >= v["started_at"]
+        else:
+            assert ver == {"status": "not_supported", "http_status": None,
+                           "attempts": 0, "checked_at": None}
     s = evs[-1].value
     assert s["status"] == "completed"
     assert s["counts"] == {"deleted": 6, "already_absent": 0, "failed": 0, "rejected": 0}
+    assert s["verification"] == {"verified": 3, "unverified": 0, "not_supported": 3}
+    assert s["fully_verified"] is False
     assert s["idempotency_key"] == idempotency_key(rid, "", "", "summary", "")
 
     # No secret in outcomes or in the worker's log.
@@ -158,7 +196,7 @@ def test_documented_failures_are_final_not_retried(workdir, provider, mock_kafka
         produce(mock_kafka.bootstrap, TOPIC_REQUESTS, [request(
             rid,
             {"provider": "vectara", "agent_id": "agt_gone", "session_ids": ["ase_9"]},
-            {"provider": "avaamo", "agent_id": 20999, "data_types": ["storage"]},
+            {"provider": "avaamo", "scope": "agent", "agent_id": 20999, "data_types": ["storage"]},
             {"provider": "convai", "character_id": "ok", "session_ids": ["s-9"]})])
         msgs = wait_summaries(col, [rid])
     w.terminate()
@@ -199,7 +237,7 @@ def bad_inputs():
                                         "session_ids": ["ase_1"]})).encode(), "bad_field", "r-trav"),
         (json.dumps(request("r-crlf", {"provider": "vectara", "agent_id": "agt_a",
                                         "session_ids": ["ase_1\r\nX-Evil: 1"]})).encode(), "bad_field", "r-crlf"),
-        (json.dumps(request("r-type", {"provider": "avaamo", "agent_id": "20123",
+        (json.dumps(request("r-type", {"provider": "avaamo", "scope": "agent", "agent_id": "20123",
                                         "data_types": ["storage"]})).encode(), "bad_field", "r-type"),
         (json.dumps(request("r-typo", dict(good_t, sesion_ids=["ase_2"]))).encode(), "bad_field", "r-typo"),
         (json.dumps(request("r-noact", {"provider": "vectara", "agent_id": "agt_a"})).encode(), "no_action", "r-noact"),
@@ -255,7 +293,7 @@ def single_call_request(rid, provider_name):
         "vectara": {"provider": "vectara", "agent_id": "agt_r", "session_ids": ["ase_" + rid.replace("-", "_")]},
         "convai": {"provider": "convai", "character_id": "chr", "session_ids": [rid]},
         "algolia": {"provider": "algolia", "agent_id": "ag", "user_token": rid},
-        "avaamo": {"provider": "avaamo", "agent_id": 20123, "data_types": ["storage"]},
+        "avaamo": {"provider": "avaamo", "scope": "agent", "agent_id": 20123, "data_types": ["storage"]},
     }[provider_name]
     return request(rid, t)
 

@@ -1,0 +1,117 @@
+"""Read-back after deletion (issue 12) over the mock cluster: what the
+provider server still holds decides the outcome's verification, and an
+agent-wide action needs both opt-ins."""
+
+import os
+
+from harness import (TOPIC_DLQ, TOPIC_OUTCOMES, TOPIC_REQUESTS, Worker,
+                     call_outcomes, request, summaries, summary_ids,
+                     worker_config)
+from kafka_env import Collector, produce
+
+
+def start(workdir, kafka, provider, name="worker", **cfg):
+    path = worker_config(os.path.join(workdir, f"{name}.conf"), kafka.bootstrap,
+                         provider.port, **cfg)
+    return Worker(path, workdir, name=name)
+
+
+def run(workdir, kafka, provider, rid, *targets, **cfg):
+    w = start(workdir, kafka, provider, **cfg)
+    with Collector(kafka.bootstrap, TOPIC_OUTCOMES) as col:
+        produce(kafka.bootstrap, TOPIC_REQUESTS, [request(rid, *targets)])
+        msgs = col.wait_for(lambda ms: rid in summary_ids(ms), 30,
+                            what=f"summary of {rid}")
+    assert w.terminate() == 0
+    mine = [m for m in msgs if isinstance(m.value, dict)
+            and m.value.get("request_id") == rid]
+    return [m.value for m in call_outcomes(mine)], summaries(mine)[0].value
+
+
+def vectara(*sessions, agent="agt_v"):
+    return {"provider": "vectara", "agent_id": agent, "session_ids": list(sessions)}
+
+
+def test_vectara_and_convai_deletions_are_read_back_absent(workdir, provider, mock_kafka):
+    provider.set_data(convai_sessions={"ch1": ["s-a", "s-b", "s-keep"]})
+    calls, s = run(workdir, mock_kafka, provider, "r-ver",
+                   vectara("ase_1", "ase_2"),
+                   {"provider": "convai", "character_id": "ch1",
+                    "session_ids": ["s-a", "s-b"]})
+    assert len(calls) == 3
+    for c in calls:
+        assert c["status"] == "deleted" and c["scope"] == "user"
+        assert c["verification"]["status"] == "absent", c
+    # The provider's own state: what was asked is gone, the rest stays.
+    assert provider.data()["convai_sessions"] == {"ch1": ["s-keep"]}
+    assert s["verification"] == {"verified": 3, "unverified": 0, "not_supported": 0}
+    assert s["fully_verified"] is True and s["status"] == "completed"
+
+
+def test_deleted_but_still_there_is_failed(workdir, provider, mock_kafka):
+    provider.set_data(deletes="sticky")
+    calls, s = run(workdir, mock_kafka, provider, "r-sticky", vectara("ase_s"))
+    c = calls[0]
+    assert c["status"] == "failed" and c["http_status"] == 204
+    assert "read-back still finds" in c["error"]
+    assert c["verification"]["status"] == "present"
+    assert c["verification"]["attempts"] == 3  # the shipped verify.attempts
+    assert c["verification"]["http_status"] == 200
+    gets = [x for x in provider.calls() if x["method"] == "GET"]
+    assert len(gets) == 3 and all(x["status"] == 200 for x in gets)
+    assert s["status"] == "failed" and s["fully_verified"] is False
+    assert s["verification"]["unverified"] == 1
+
+
+def test_delayed_visibility_is_verified_after_retries(workdir, provider, mock_kafka):
+    # Read-backs at 0, ~600 and ~1200 ms; the deletion shows after 1000.
+    provider.set_data(deletion_delay_ms=1000)
+    calls, s = run(workdir, mock_kafka, provider, "r-late", vectara("ase_l"),
+                   account_limits={"vectara": {"backoff_base_ms": 600}})
+    c = calls[0]
+    assert c["status"] == "deleted"
+    assert c["verification"]["status"] == "absent"
+    gets = [x["status"] for x in provider.calls() if x["method"] == "GET"]
+    assert gets[0] == 200 and gets[-1] == 404 and len(gets) >= 2
+    assert c["verification"]["attempts"] == len(gets)
+    assert s["fully_verified"] is True
+
+
+def test_unreadable_read_back_is_unverified_not_failed(workdir, provider, mock_kafka):
+    # The first Vectara request (the DELETE) is answered normally; every
+    # read-back after it gets a 503.
+    provider.add_fault(provider="vectara", latency_ms=1, times=1)
+    provider.add_fault(provider="vectara", status=503)
+    calls, s = run(workdir, mock_kafka, provider, "r-unv", vectara("ase_u"))
+    c = calls[0]
+    seen = [(x["method"], x["status"]) for x in provider.calls()]
+    assert seen == [("DELETE", 204)] + [("GET", 503)] * 3
+    assert c["status"] == "deleted" and c["http_status"] == 204
+    assert c["verification"] == {**c["verification"], "status": "unverified",
+                                 "http_status": 503, "attempts": 3}
+    assert s["status"] == "completed" and s["fully_verified"] is False
+    assert s["verification"] == {"verified": 0, "unverified": 1, "not_supported": 0}
+
+
+def test_agent_wide_without_opt_in_is_rejected_and_calls_nothing(workdir, provider, mock_kafka):
+    targets = [{"provider": "algolia", "scope": "agent", "agent_id": "ag1",
+                "conversations": {"start_date": "2026-01-01"}}]
+    w = start(workdir, mock_kafka, provider, agent_wide=False)
+    with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col, \
+            Collector(mock_kafka.bootstrap, TOPIC_DLQ) as dlq:
+        produce(mock_kafka.bootstrap, TOPIC_REQUESTS, [
+            request("r-aw1", *targets),
+            request("r-aw2", {"provider": "avaamo", "agent_id": 20123,
+                              "data_types": ["storage"]})])
+        msgs = col.wait_for(lambda ms: {"r-aw1", "r-aw2"} <= summary_ids(ms), 30,
+                            what="two summaries")
+        dead = dlq.wait_count(2)
+    assert w.terminate() == 0
+    for s in (m.value for m in summaries(msgs)):
+        assert s["status"] == "rejected"
+        assert s["error_code"] == "agent_wide_not_allowed"
+    errs = sorted(s.value["error"] for s in summaries(msgs))
+    assert "allow_agent_wide" in errs[0] or "allow_agent_wide" in errs[1]
+    assert any('"scope": "agent"' in e for e in errs)
+    assert {d.headers["erasure-error-code"] for d in dead} == {"agent_wide_not_allowed"}
+    assert provider.calls() == []
