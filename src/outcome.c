@@ -27,6 +27,8 @@ const char *outcome_status_name(enum outcome_status s)
                 return "already_absent";
         case OUTCOME_FAILED:
                 return "failed";
+        case OUTCOME_DISCOVERED:
+                return "discovered";
         case OUTCOME_REJECTED:
                 return "rejected";
         case OUTCOME_NSTATUS:
@@ -196,6 +198,8 @@ char *outcome_call_json(const struct outcome_call *c,
         bad |=
             set(obj, "scope", json_string(c->agent_scope ? "agent" : "user"));
         bad |= set(obj, "verification", verification_object(&c->verification));
+        if (c->status == OUTCOME_DISCOVERED)
+                bad |= set(obj, "items", json_integer(c->items));
         return finish(obj, bad);
 }
 
@@ -241,7 +245,7 @@ static json_t *counts_object(const struct outcome_summary *s)
         if (!obj)
                 return NULL;
         int bad = 0;
-        for (int i = 0; i < OUTCOME_NSTATUS; i++)
+        for (int i = 0; i <= OUTCOME_REJECTED; i++)
                 bad |= set(obj, outcome_status_name((enum outcome_status)i),
                            json_integer((json_int_t)s->counts[i]));
         if (bad) {
@@ -281,6 +285,8 @@ char *outcome_summary_json(const struct outcome_summary *s,
         bad |= set(obj, "verification", verification_counts(s));
         bad |=
             set(obj, "fully_verified", json_boolean(outcome_fully_verified(s)));
+        bad |= set(obj, "discovered",
+                   json_integer((json_int_t)s->counts[OUTCOME_DISCOVERED]));
         return finish(obj, bad);
 }
 

@@ -42,6 +42,10 @@ enum outcome_status {
         OUTCOME_ALREADY_ABSENT,
         OUTCOME_FAILED,
         OUTCOME_REJECTED,
+        /* A discover read: it found `items` things to delete (zero is
+         * evidence too). Not in the summary's counts, which count
+         * deletions; in its "discovered". */
+        OUTCOME_DISCOVERED,
         OUTCOME_NSTATUS
 };
 
@@ -88,6 +92,7 @@ struct outcome_call {
         int64_t started_at_ms; /* wall clock */
         int64_t finished_at_ms;
         int agent_scope; /* "scope": "agent" rather than "user" */
+        long items;      /* OUTCOME_DISCOVERED: what the read found */
         struct outcome_verification verification;
 };
 

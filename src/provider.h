@@ -94,6 +94,13 @@ struct provider_call {
         json_t *verify_values; /* array of the match param's values */
         int64_t verify_delay_ms;
         int verify_attempts;
+        /* A discover read: what it finds becomes calls of the action
+         * (provider_expand()); the target is kept for that. */
+        int discover;
+        json_t *target;
+        size_t target_index;
+        long after; /* action index this call waits for in its target */
+        size_t action_index;
 };
 
 struct provider_plan {
@@ -113,6 +120,16 @@ enum request_error provider_plan(const struct provider_registry *reg,
                                  struct provider_plan *plan, char *errstr,
                                  size_t errstr_size);
 void provider_plan_clear(struct provider_plan *plan);
+
+/* Turns the answer to a discover call into one call per item found:
+ * items picked by the discover's pointer, filtered, bounded by max_items
+ * (more is an error: never a silent partial erasure), each item's values
+ * validated by the action's params before they touch a URL. Appends to
+ * *plan (initially empty); *found gets the item count. Returns 0, or -1
+ * with errstr (the discover then failed and nothing is deleted). */
+int provider_expand(const struct provider_call *discover, const char *body,
+                    size_t body_len, struct provider_plan *plan, size_t *found,
+                    char *errstr, size_t errstr_size);
 
 enum provider_verdict_kind {
         PROVIDER_DELETED,

@@ -238,9 +238,9 @@ static int load_param_limits(struct loader *ld, const config_setting_t *s,
 static int load_param(struct loader *ld, const config_setting_t *s,
                       struct param *p)
 {
-        static const char *const keys[] = {"field",      "type",      "pattern",
-                                           "max_length", "max_items", "min",
-                                           "max",        "optional",  NULL};
+        static const char *const keys[] = {
+            "field", "type", "pattern",  "max_length", "max_items",
+            "min",   "max",  "optional", "discovered", NULL};
         const char *field;
 
         if (confread_check_keys(&ld->cr, s, keys) != 0 ||
@@ -257,8 +257,14 @@ static int load_param(struct loader *ld, const config_setting_t *s,
                     "\"provider\" and \"account\" are reserved");
         if (confread_strdup(&ld->cr, fs, field, &p->field) != 0 ||
             load_param_type(ld, s, p) != 0 || check_type_keys(ld, s, p) != 0 ||
-            confread_bool(&ld->cr, s, "optional", &p->optional) < 0)
+            confread_bool(&ld->cr, s, "optional", &p->optional) < 0 ||
+            confread_bool(&ld->cr, s, "discovered", &p->discovered) < 0)
                 return -1;
+        if (p->discovered && (p->optional || p->type == PARAM_STRING_LIST))
+                return confread_fail(
+                    &ld->cr, config_setting_get_member(s, "discovered"), NULL,
+                    "a discovered param is a string or "
+                    "integer, not optional");
         return load_param_limits(ld, s, p);
 }
 
@@ -389,8 +395,9 @@ static void rule_free(struct rule *r)
 /* ---- actions ----------------------------------------------------------- */
 
 static const char *const action_keys[] = {
-    "name",  "when",     "method", "path",     "query", "body",   "for_each",
-    "chunk", "resource", "params", "classify", "scope", "verify", NULL};
+    "name",     "when",     "method",   "path",   "query",    "body",
+    "for_each", "chunk",    "resource", "params", "classify", "scope",
+    "verify",   "discover", "after",    NULL};
 
 static int load_params(struct loader *ld, const config_setting_t *s,
                        struct provider_action *a)
@@ -441,6 +448,8 @@ static int when_is_declared(const struct provider_action *a, const char *w)
         size_t n = strlen(w);
         for (size_t i = 0; i < a->nparams; i++) {
                 const char *f = a->params[i].field;
+                if (a->params[i].discovered)
+                        continue;
                 if (strcmp(f, w) == 0 || (strncmp(f, w, n) == 0 && f[n] == '.'))
                         return 1;
         }
@@ -961,6 +970,222 @@ static void verify_free(struct verify_def *v)
         free(v);
 }
 
+static int tmpl_uses(const struct tmpl *t, size_t param)
+{
+        for (size_t i = 0; i < t->n; i++) {
+                if (!t->v[i].text && t->v[i].ref == param)
+                        return 1;
+        }
+        return 0;
+}
+
+/* ---- discover: finding the items ------------------------------------- */
+
+static int discovered_param(struct loader *ld, const config_setting_t *s,
+                            const struct provider_action *a, const char *name,
+                            int want_discovered, size_t *out)
+{
+        long ref = provider_find_param(a, name);
+        if (ref < 0)
+                return confread_fail(&ld->cr, s, NULL,
+                                     "%s is not a param of the action", name);
+        if (a->params[ref].discovered != want_discovered)
+                return confread_fail(&ld->cr, s, NULL,
+                                     want_discovered
+                                         ? "%s is not a discovered param"
+                                         : "%s is discovered, not a target "
+                                           "field",
+                                     name);
+        *out = (size_t)ref;
+        return 0;
+}
+
+static int load_discover_fields(struct loader *ld, const config_setting_t *ds,
+                                struct provider_action *a,
+                                struct discover_def *d)
+{
+        const config_setting_t *fs = config_setting_get_member(ds, "fields");
+        if (!fs)
+                return confread_fail(&ld->cr, ds, "fields", "missing");
+        if (!config_setting_is_group(fs) || config_setting_length(fs) == 0)
+                return confread_fail(&ld->cr, fs, NULL,
+                                     "must be a group { param = \"/ptr\"; }");
+        size_t n = (size_t)config_setting_length(fs);
+        d->fields = alloc_array(n, sizeof(*d->fields));
+        if (!d->fields)
+                return confread_fail_nomem(&ld->cr, fs);
+        for (size_t i = 0; i < n; i++) {
+                const config_setting_t *e =
+                    config_setting_get_elem(fs, (unsigned)i);
+                struct discover_field *f = &d->fields[i];
+                d->nfields = i + 1;
+                if (discovered_param(ld, e, a, config_setting_name(e), 1,
+                                     &f->param) != 0 ||
+                    load_pointer(ld, fs, config_setting_name(e), &f->pointer) <
+                        0)
+                        return -1;
+                a->params[f->param].used = 1;
+        }
+        for (size_t i = 0; i < a->nparams; i++) {
+                int found = 0;
+                for (size_t k = 0; k < d->nfields; k++)
+                        found |= d->fields[k].param == i;
+                if (a->params[i].discovered && !found)
+                        return confread_fail(&ld->cr, fs, NULL,
+                                             "discovered param %s has no "
+                                             "pointer here",
+                                             a->params[i].field);
+        }
+        return 0;
+}
+
+static int load_discover_filter(struct loader *ld, const config_setting_t *e,
+                                struct provider_action *a,
+                                struct discover_filter *f)
+{
+        static const char *const keys[] = {"item", "equals", NULL};
+        const char *field;
+        if (!config_setting_is_group(e))
+                return confread_fail(&ld->cr, e, NULL,
+                                     "must be a group { item; equals; }");
+        if (confread_check_keys(&ld->cr, e, keys) != 0 ||
+            load_pointer(ld, e, "item", &f->pointer) < 0 ||
+            confread_need_string(&ld->cr, e, "equals", &field) < 0)
+                return -1;
+        if (!f->pointer)
+                return confread_fail(&ld->cr, e, "item", "missing");
+        if (discovered_param(ld, config_setting_get_member(e, "equals"), a,
+                             field, 0, &f->param) != 0)
+                return -1;
+        a->params[f->param].used = 1;
+        return 0;
+}
+
+static int load_discover_filters(struct loader *ld, const config_setting_t *ds,
+                                 struct provider_action *a,
+                                 struct discover_def *d)
+{
+        const config_setting_t *fs = config_setting_get_member(ds, "filters");
+        if (!fs)
+                return 0;
+        if (!config_setting_is_list(fs))
+                return confread_fail(&ld->cr, fs, NULL,
+                                     "must be a list ( { ... }, ... )");
+        size_t n = (size_t)config_setting_length(fs);
+        d->filters = alloc_array(n, sizeof(*d->filters));
+        if (!d->filters)
+                return confread_fail_nomem(&ld->cr, fs);
+        for (size_t i = 0; i < n; i++) {
+                d->nfilters = i + 1;
+                if (load_discover_filter(
+                        ld, config_setting_get_elem(fs, (unsigned)i), a,
+                        &d->filters[i]) != 0)
+                        return -1;
+        }
+        return 0;
+}
+
+static int load_discover_head(struct loader *ld, const config_setting_t *ds,
+                              struct provider_action *a, struct discover_def *d)
+{
+        const char *name;
+        long long n = 0;
+        if (confread_need_string(&ld->cr, ds, "name", &name) < 0)
+                return -1;
+        const config_setting_t *ns = config_setting_get_member(ds, "name");
+        if (!all_chars(name, is_ident_char) || strlen(name) > 64)
+                return confread_fail(&ld->cr, ns, NULL,
+                                     "must be 1..64 of [A-Za-z0-9_-]");
+        if (confread_strdup(&ld->cr, ns, name, &d->name) != 0 ||
+            load_pointer(ld, ds, "items", &d->items) < 0 ||
+            confread_int64(&ld->cr, ds, "max_items", 1, 100000, &n) < 0)
+                return -1;
+        if (!d->items)
+                return confread_fail(&ld->cr, ds, "items", "missing");
+        d->max_items = n > 0 ? (size_t)n : DEFAULT_MAX_ITEMS;
+        if (a->expand != EXPAND_NONE)
+                return confread_fail(&ld->cr, ds, NULL,
+                                     "cannot be used with for_each or chunk");
+        return 0;
+}
+
+static int load_discover(struct loader *ld, const config_setting_t *s,
+                         struct provider_action *a)
+{
+        static const char *const keys[] = {
+            "name",   "method",  "path",      "query",    "body", "items",
+            "fields", "filters", "max_items", "resource", NULL};
+        const config_setting_t *ds = config_setting_get_member(s, "discover");
+        if (!ds)
+                return 0;
+        if (!config_setting_is_group(ds))
+                return confread_fail(&ld->cr, ds, NULL,
+                                     "must be a group { method; path; ... }");
+        struct discover_def *d = calloc(1, sizeof(*d));
+        if (!d)
+                return confread_fail_nomem(&ld->cr, ds);
+        a->discover = d;
+        struct verify_def tmp = {0};
+        int rc = confread_check_keys(&ld->cr, ds, keys) != 0 ||
+                 load_discover_head(ld, ds, a, d) != 0 ||
+                 load_verify_req(ld, ds, a, &tmp) != 0;
+        d->req = tmp.req;
+        if (rc || load_resource(ld, ds, d->req) != 0 ||
+            load_discover_fields(ld, ds, a, d) != 0 ||
+            load_discover_filters(ld, ds, a, d) != 0)
+                return -1;
+        /* The read may only use what the target gives. */
+        for (size_t i = 0; i < a->nparams; i++) {
+                if (!a->params[i].discovered)
+                        continue;
+                if (tmpl_uses(&d->req->path, i) ||
+                    tmpl_uses(&d->req->resource, i))
+                        return confread_fail(&ld->cr, ds, NULL,
+                                             "uses discovered param %s",
+                                             a->params[i].field);
+        }
+        return 0;
+}
+
+static void discover_free(struct discover_def *d)
+{
+        if (!d)
+                return;
+        if (d->req) {
+                provider_action_free(d->req);
+                free(d->req);
+        }
+        for (size_t i = 0; i < d->nfields; i++)
+                free(d->fields[i].pointer);
+        free(d->fields);
+        for (size_t i = 0; i < d->nfilters; i++)
+                free(d->filters[i].pointer);
+        free(d->filters);
+        free(d->items);
+        free(d->name);
+        free(d);
+}
+
+int provider_resolve_after(struct loader *ld, const config_setting_t *s,
+                           struct provider_def *d, size_t i)
+{
+        struct provider_action *a = &d->actions[i];
+        const char *after;
+        a->after = -1;
+        int rc = confread_string(&ld->cr, s, "after", &after);
+        if (rc <= 0)
+                return rc;
+        for (size_t j = 0; j < i; j++) {
+                if (strcmp(d->actions[j].name, after) == 0) {
+                        a->after = (long)j;
+                        return 0;
+                }
+        }
+        return confread_fail(
+            &ld->cr, config_setting_get_member(s, "after"), NULL,
+            "%s is not an action declared before this one", after);
+}
+
 int provider_load_action(struct loader *ld, const config_setting_t *s,
                          struct provider_action *a)
 {
@@ -968,7 +1193,7 @@ int provider_load_action(struct loader *ld, const config_setting_t *s,
             load_expand(ld, s, a) != 0 || load_path(ld, s, a) != 0 ||
             load_query(ld, s, a) != 0 || load_body(ld, s, a) != 0 ||
             load_resource(ld, s, a) != 0 || load_classify(ld, s, a) != 0 ||
-            load_verify(ld, s, a) != 0)
+            load_verify(ld, s, a) != 0 || load_discover(ld, s, a) != 0)
                 return -1;
         /* A declared field nobody sends would be accepted and ignored. */
         for (size_t i = 0; i < a->nparams; i++) {
@@ -993,6 +1218,7 @@ void provider_action_free(struct provider_action *a)
         if (!a->borrowed_params)
                 free(a->params);
         verify_free(a->verify);
+        discover_free(a->discover);
         provider_tmpl_free(&a->path);
         provider_tmpl_free(&a->resource);
         for (size_t i = 0; i < a->nquery; i++) {

@@ -176,6 +176,9 @@ static int load_actions(struct loader *ld, const config_setting_t *s,
                                     "action %s is declared twice",
                                     d->actions[i].name);
                 }
+                d->actions[i].index = i;
+                if (provider_resolve_after(ld, e, d, i) != 0)
+                        return -1;
         }
         return 0;
 }

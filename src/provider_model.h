@@ -118,6 +118,7 @@ struct param {
         size_t max_items;
         json_int_t min, max;
         int optional;
+        int discovered; /* set from a discovered item, never the target */
         int used;
 };
 
@@ -159,6 +160,32 @@ struct verify_def {
         int attempts;
 };
 
+/* An item field of a discover: a discovered param and where it is. */
+struct discover_field {
+        size_t param;
+        char *pointer; /* relative to the item */
+};
+
+/* An item is kept only if its value at `pointer` equals the target's
+ * `param` (when the target has it). */
+struct discover_filter {
+        size_t param;
+        char *pointer;
+};
+
+/* The read that finds what one action deletes, one call per item. */
+struct discover_def {
+        char *name;                  /* the discover outcome's action */
+        struct provider_action *req; /* method, path, query, body, resource;
+                                        params borrowed */
+        char *items;                 /* JSON Pointer to the item array */
+        struct discover_field *fields;
+        size_t nfields;
+        struct discover_filter *filters;
+        size_t nfilters;
+        size_t max_items;
+};
+
 struct provider_action {
         char *name;
         char *when;
@@ -175,10 +202,13 @@ struct provider_action {
         size_t chunk_size;
         struct rule *rules;
         size_t nrules;
-        int documents_success;     /* some rule says "deleted" */
-        int agent_scope;           /* scope = "agent": erases every user */
-        struct verify_def *verify; /* NULL: the vendor offers no read */
-        int borrowed_params;       /* a verify request's: not freed */
+        int documents_success;         /* some rule says "deleted" */
+        int agent_scope;               /* scope = "agent": erases every user */
+        struct verify_def *verify;     /* NULL: the vendor offers no read */
+        struct discover_def *discover; /* NULL: the target names items */
+        long after;   /* index of the action this one waits for; -1 none */
+        size_t index; /* in its provider's actions */
+        int borrowed_params; /* a verify request's: not freed */
 };
 
 struct var_def {
@@ -274,6 +304,9 @@ int provider_compile_pattern(struct loader *ld, const config_setting_t *s,
 void provider_action_free(struct provider_action *a);
 int provider_load_action(struct loader *ld, const config_setting_t *s,
                          struct provider_action *a);
+/* `after` names an earlier action; resolved once all are loaded. */
+int provider_resolve_after(struct loader *ld, const config_setting_t *s,
+                           struct provider_def *d, size_t i);
 
 /* ---- provider_account.c: accounts -------------------------------------- */
 

@@ -1,6 +1,7 @@
 /* provider_plan — templates to calls: validate a request's targets and
  * render URLs, headers and bodies (DESIGN §3). */
 #include "provider_model.h"
+#include "jsonptr.h"
 
 #include "text.h"
 
@@ -43,6 +44,7 @@ static void add_encoded(struct buf *b, const char *s, size_t n)
 struct planner {
         const struct provider_registry *reg;
         size_t target;
+        int expanding; /* building the calls of discovered items */
         char *errstr;
         size_t errstr_size;
         struct provider_plan *plan;
@@ -174,6 +176,8 @@ static int classify_field(struct planner *pl, const struct provider_def *d,
                 const struct provider_action *a = &d->actions[i];
                 for (size_t k = 0; k < a->nparams; k++) {
                         const struct param *p = &a->params[k];
+                        if (p->discovered)
+                                continue; /* the vendor's, never the target's */
                         if (strcmp(p->field, field) == 0) {
                                 kind = 1;
                                 *rc = check_value(pl, p, v);
@@ -303,13 +307,14 @@ static enum request_error count_action_calls(struct planner *pl,
 {
         for (size_t k = 0; k < a->nparams; k++) {
                 const struct param *p = &a->params[k];
-                if (!p->optional && !lookup_field(target, p->field))
+                if (!p->optional && !p->discovered &&
+                    !lookup_field(target, p->field))
                         return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
                                          "targets[%zu].%s: missing (action "
                                          "%s needs it)",
                                          pl->target, p->field, a->name);
         }
-        if (a->expand == EXPAND_NONE) {
+        if (a->expand == EXPAND_NONE || a->discover) {
                 *count = 1;
                 return REQUEST_OK;
         }
@@ -669,6 +674,7 @@ static void call_free(struct provider_call *c)
                 free(c->verify);
         }
         json_decref(c->verify_values);
+        json_decref(c->target);
         free(c->url);
         for (size_t i = 0; i < c->nheaders; i++) {
                 free(c->headers[i].name);
@@ -726,7 +732,7 @@ static enum request_error add_verify(struct planner *pl,
 static enum request_error add_call(struct planner *pl,
                                    const struct provider_account *acct,
                                    const struct provider_action *a,
-                                   json_t *const *vals)
+                                   json_t *const *vals, json_t *target)
 {
         struct provider_plan *plan = pl->plan;
         if (plan->ncalls == pl->cap)
@@ -740,14 +746,28 @@ static enum request_error add_call(struct planner *pl,
         c->action_name = a->name;
         c->method = a->method;
         c->agent_scope = a->agent_scope;
-        enum request_error rc = render_url(pl, acct, a, vals, &c->url);
+        c->target_index = pl->target;
+        c->after = a->after;
+        c->action_index = a->index;
+        const struct provider_action *req = a;
+        if (a->discover && !pl->expanding) {
+                /* The read first; the deletions come from its answer. */
+                req = a->discover->req;
+                c->discover = 1;
+                c->action_name = a->discover->name;
+                c->method = req->method;
+                c->target = json_deep_copy(target);
+                if (!c->target)
+                        return nomem(pl);
+        }
+        enum request_error rc = render_url(pl, acct, req, vals, &c->url);
         if (rc == REQUEST_OK)
-                rc = render_body(pl, a, vals, &c->body);
+                rc = render_body(pl, req, vals, &c->body);
         if (rc == REQUEST_OK)
-                rc = render_resource(pl, a, vals, &c->resource);
+                rc = render_resource(pl, req, vals, &c->resource);
         if (rc == REQUEST_OK)
                 rc = render_headers(pl, acct, c);
-        if (rc == REQUEST_OK && a->verify)
+        if (rc == REQUEST_OK && a->verify && !c->discover)
                 rc = add_verify(pl, acct, a, vals, c);
         if (rc != REQUEST_OK) {
                 call_free(c);
@@ -792,7 +812,7 @@ static enum request_error add_expanded(struct planner *pl,
                         vals[a->expand_param] = chunk;
                 }
                 if (chunk || a->expand == EXPAND_FOR_EACH)
-                        rc = add_call(pl, acct, a, vals);
+                        rc = add_call(pl, acct, a, vals, NULL);
                 else
                         rc = nomem(pl);
                 json_decref(chunk);
@@ -818,7 +838,7 @@ static enum request_error build_target(struct planner *pl,
                 for (size_t k = 0; k < a->nparams; k++)
                         vals[k] = lookup_field(t->json, a->params[k].field);
                 if (a->expand == EXPAND_NONE)
-                        rc = add_call(pl, acct, a, vals);
+                        rc = add_call(pl, acct, a, vals, t->json);
                 else
                         rc = add_expanded(pl, acct, a, vals);
                 free(vals);
@@ -876,7 +896,7 @@ enum request_error provider_plan(const struct provider_registry *reg,
                                  struct provider_plan *plan, char *errstr,
                                  size_t errstr_size)
 {
-        struct planner pl = {reg, 0, errstr, errstr_size, plan, 0};
+        struct planner pl = {reg, 0, 0, errstr, errstr_size, plan, 0};
         enum request_error rc = REQUEST_OK;
         size_t total = 0;
 
@@ -920,4 +940,127 @@ void provider_plan_clear(struct provider_plan *plan)
         free(plan->calls);
         plan->calls = NULL;
         plan->ncalls = 0;
+}
+
+/* ---- expanding a discover's answer ------------------------------------- */
+
+/* Whether the item passes every filter the target gives a value for. */
+static int item_wanted(const struct provider_action *a, json_t *target,
+                       json_t *item)
+{
+        const struct discover_def *d = a->discover;
+        for (size_t i = 0; i < d->nfilters; i++) {
+                const struct discover_filter *f = &d->filters[i];
+                json_t *want = lookup_field(target, a->params[f->param].field);
+                if (want && !json_equal(want, jsonptr_get(item, f->pointer)))
+                        return 0;
+        }
+        return 1;
+}
+
+/* The target as if it had named the item: its discovered fields set. */
+static enum request_error item_target(struct planner *pl,
+                                      const struct provider_action *a,
+                                      json_t *target, json_t *item,
+                                      size_t index, json_t **out)
+{
+        const struct discover_def *d = a->discover;
+        json_t *t = json_deep_copy(target);
+        if (!t)
+                return nomem(pl);
+        for (size_t i = 0; i < d->nfields; i++) {
+                const struct param *p = &a->params[d->fields[i].param];
+                json_t *v = jsonptr_get(item, d->fields[i].pointer);
+                enum request_error rc =
+                    v ? check_value(pl, p, v)
+                      : plan_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                  "discovered item %zu has nothing at %s",
+                                  index, d->fields[i].pointer);
+                if (rc == REQUEST_OK && json_object_set(t, p->field, v) != 0)
+                        rc = nomem(pl);
+                if (rc != REQUEST_OK) {
+                        json_decref(t);
+                        return rc;
+                }
+        }
+        *out = t;
+        return REQUEST_OK;
+}
+
+static enum request_error add_item(struct planner *pl,
+                                   const struct provider_call *dc, json_t *item,
+                                   size_t index)
+{
+        const struct provider_action *a = dc->action;
+        json_t *t = NULL;
+        enum request_error rc = item_target(pl, a, dc->target, item, index, &t);
+        if (rc != REQUEST_OK)
+                return rc;
+        json_t **vals = alloc_array(a->nparams, sizeof(*vals));
+        if (!vals) {
+                json_decref(t);
+                return nomem(pl);
+        }
+        for (size_t k = 0; k < a->nparams; k++)
+                vals[k] = lookup_field(t, a->params[k].field);
+        rc = add_call(pl, dc->account, a, vals, t);
+        free(vals);
+        json_decref(t);
+        return rc;
+}
+
+static enum request_error expand_items(struct planner *pl,
+                                       const struct provider_call *dc,
+                                       json_t *arr, size_t *found)
+{
+        const struct provider_action *a = dc->action;
+        size_t n = json_array_size(arr), m = 0;
+        size_t *keep = alloc_array(n, sizeof(*keep));
+        if (!keep)
+                return nomem(pl);
+        for (size_t i = 0; i < n; i++) {
+                if (item_wanted(a, dc->target, json_array_get(arr, i)))
+                        keep[m++] = i;
+        }
+        *found = m;
+        enum request_error rc = REQUEST_OK;
+        if (m > a->discover->max_items)
+                rc = plan_fail(pl, REQUEST_ERR_TOO_MANY_CALLS,
+                               "%zu items found, more than max_items %zu: "
+                               "nothing deleted",
+                               m, a->discover->max_items);
+        pl->plan->calls =
+            rc == REQUEST_OK ? alloc_array(m, sizeof(*pl->plan->calls)) : NULL;
+        if (rc == REQUEST_OK && !pl->plan->calls)
+                rc = nomem(pl);
+        pl->cap = m;
+        for (size_t i = 0; rc == REQUEST_OK && i < m; i++)
+                rc = add_item(pl, dc, json_array_get(arr, keep[i]), keep[i]);
+        free(keep);
+        if (rc == REQUEST_OK)
+                rc = drop_duplicate_calls(pl);
+        return rc;
+}
+
+int provider_expand(const struct provider_call *discover, const char *body,
+                    size_t body_len, struct provider_plan *plan, size_t *found,
+                    char *errstr, size_t errstr_size)
+{
+        struct planner pl = {
+            NULL, discover->target_index, 1, errstr, errstr_size, plan, 0};
+        const struct discover_def *d = discover->action->discover;
+        plan->calls = NULL;
+        plan->ncalls = 0;
+        *found = 0;
+        json_t *doc = body ? json_loadb(body, body_len, 0, NULL) : NULL;
+        json_t *arr = jsonptr_get(doc, d->items);
+        enum request_error rc =
+            json_is_array(arr)
+                ? expand_items(&pl, discover, arr, found)
+                : plan_fail(&pl, REQUEST_ERR_BAD_FIELD,
+                            "the answer holds no array at \"%s\"", d->items);
+        json_decref(doc);
+        if (rc != REQUEST_OK)
+                provider_plan_clear(plan);
+        return rc == REQUEST_OK ? 0 : -1;
 }

@@ -170,6 +170,70 @@ static void job_calls_finished(struct worker *w, struct job *j)
         worker_produce_summary(w, j, REQUEST_OK, NULL);
 }
 
+/* ---- ordering: `after` ---- */
+
+struct blocker {
+        const struct call *c;
+        int blocked;
+};
+
+static void check_blocker(struct call *x, void *arg)
+{
+        struct blocker *b = arg;
+        const struct provider_call *pc = b->c->pc;
+        if (!x->final && x->pc->target_index == pc->target_index &&
+            (long)x->pc->action_index == pc->after)
+                b->blocked = 1;
+}
+
+/* Whether an unfinished call of the action c waits for (same target) is
+ * still there, discovered ones included. */
+static int call_blocked(struct job *j, const struct call *c)
+{
+        struct blocker b = {c, 0};
+        if (c->pc->after < 0)
+                return 0;
+        worker_job_each_call(j, check_blocker, &b);
+        return b.blocked;
+}
+
+struct release_ctx {
+        struct worker *w;
+        struct job *j;
+};
+
+static void release_one(struct call *c, void *arg)
+{
+        struct release_ctx *r = arg;
+        if (c->held && !call_blocked(r->j, c)) {
+                c->held = 0;
+                r->j->nheld--;
+                queue_push(c->acct, c);
+        }
+}
+
+static void release_held(struct worker *w, struct job *j)
+{
+        struct release_ctx r = {w, j};
+        if (j->nheld > 0)
+                worker_job_each_call(j, release_one, &r);
+}
+
+/* Queues a planned call, or holds it until what it comes after is done. */
+static void call_enqueue(struct worker *w, struct job *j, struct call *c,
+                         const struct provider_call *pc)
+{
+        c->job = j;
+        c->pc = pc;
+        c->heap_idx = NOT_IN_HEAP;
+        c->acct = &w->accounts[provider_account_index(pc->account)];
+        if (call_blocked(j, c)) {
+                c->held = 1;
+                j->nheld++;
+        } else
+                queue_push(c->acct, c);
+}
+
 /* What the outcome says about a read-back: the one made, or why none. */
 static struct outcome_verification verification_of(const struct call *c,
                                                    enum outcome_status st)
@@ -177,10 +241,13 @@ static struct outcome_verification verification_of(const struct call *c,
         struct outcome_verification v = c->check;
         if (c->verifying)
                 return v;
-        v.status = st == OUTCOME_FAILED ? OUTCOME_VERIFY_NONE
-                                        : OUTCOME_VERIFY_NOT_SUPPORTED;
+        v.status = st == OUTCOME_FAILED || c->pc->discover
+                       ? OUTCOME_VERIFY_NONE
+                       : OUTCOME_VERIFY_NOT_SUPPORTED;
         return v;
 }
+
+static void release_held(struct worker *w, struct job *j);
 
 static void call_finalize(struct worker *w, struct call *c,
                           enum outcome_status st, int retryable,
@@ -218,6 +285,7 @@ static void call_finalize(struct worker *w, struct call *c,
             .finished_at_ms = clock_wall_ms(),
             .agent_scope = pc->agent_scope,
             .verification = ver,
+            .items = (long)c->found,
         };
         metrics_call_finished(
             w->m, pc->provider, pc->action_name, outcome_status_name(st),
@@ -231,6 +299,7 @@ static void call_finalize(struct worker *w, struct call *c,
                          "call %s %s failed after %d attempt(s): %s",
                          pc->action_name, pc->resource, c->attempts,
                          c->last_error ? c->last_error : "");
+        release_held(w, j);
         if (j->calls_open == 0)
                 job_calls_finished(w, j);
 }
@@ -402,6 +471,43 @@ static enum outcome_status verdict_status(enum provider_verdict_kind k)
         }
 }
 
+/* A discover read answered: its items become calls of the job, and the
+ * read itself an outcome ("discovered", with the count). */
+static void discover_done(struct worker *w, struct call *c, long status,
+                          const char *body, size_t body_len)
+{
+        struct job *j = c->job;
+        char err[256];
+        struct call_block *b = calloc(1, sizeof(*b));
+        if (!b) {
+                worker_fatal(w, "%s", "out of memory expanding a discover");
+                return;
+        }
+        if (provider_expand(c->pc, body, body_len, &b->plan, &c->found, err,
+                            sizeof(err)) != 0) {
+                free(b);
+                call_finalize(w, c, OUTCOME_FAILED, 0, status, err);
+                return;
+        }
+        b->calls =
+            calloc(b->plan.ncalls ? b->plan.ncalls : 1, sizeof(*b->calls));
+        if (!b->calls) {
+                provider_plan_clear(&b->plan);
+                free(b);
+                worker_fatal(w, "%s", "out of memory expanding a discover");
+                return;
+        }
+        b->next = j->blocks;
+        j->blocks = b;
+        j->calls_open += b->plan.ncalls;
+        w->calls_planned += b->plan.ncalls;
+        for (size_t i = 0; i < b->plan.ncalls; i++)
+                b->calls[i].pc = &b->plan.calls[i];
+        for (size_t i = 0; i < b->plan.ncalls; i++)
+                call_enqueue(w, j, &b->calls[i], &b->plan.calls[i]);
+        call_finalize(w, c, OUTCOME_DISCOVERED, 0, status, NULL);
+}
+
 static void on_http_done(void *arg, void *opaque, const struct http_result *res)
 {
         struct worker *w = arg;
@@ -429,6 +535,11 @@ static void on_http_done(void *arg, void *opaque, const struct http_result *res)
                                   res->body_len, &v);
         }
         enum outcome_status st = verdict_status(v.kind);
+        if (v.kind != PROVIDER_RETRY && st != OUTCOME_FAILED &&
+            c->pc->discover) {
+                discover_done(w, c, res->status, res->body, res->body_len);
+                return;
+        }
         if (v.kind != PROVIDER_RETRY && st != OUTCOME_FAILED && c->pc->verify) {
                 verify_start(w, c, st, res->status);
                 return;
@@ -555,14 +666,11 @@ static int plan_calls(struct worker *w, struct job *j)
                 return -1;
         j->calls_open = j->plan.ncalls;
         w->calls_planned += j->plan.ncalls;
-        for (size_t i = 0; i < j->plan.ncalls; i++) {
-                struct call *c = &j->calls[i];
-                c->job = j;
-                c->pc = &j->plan.calls[i];
-                c->heap_idx = NOT_IN_HEAP;
-                c->acct = &w->accounts[provider_account_index(c->pc->account)];
-                queue_push(c->acct, c);
-        }
+        /* Set before any is queued: held calls look at all of them. */
+        for (size_t i = 0; i < j->plan.ncalls; i++)
+                j->calls[i].pc = &j->plan.calls[i];
+        for (size_t i = 0; i < j->plan.ncalls; i++)
+                call_enqueue(w, j, &j->calls[i], &j->plan.calls[i]);
         return 0;
 }
 
@@ -653,21 +761,24 @@ static void consume_some(struct worker *w)
 
 /* ---- abandoning work (revoke deadline, stop deadline) ---- */
 
+static void call_abandon(struct call *c, void *arg)
+{
+        struct worker *w = arg;
+        if (c->final)
+                return;
+        if (c->xfer) {
+                http_cancel(w->http, c->xfer);
+                c->xfer = NULL;
+                c->acct->in_flight--;
+                w->calls_running--;
+        }
+        heap_remove(w, c);
+        queue_remove(c->acct, c);
+}
+
 static void job_abandon(struct worker *w, struct job *j)
 {
-        for (size_t i = 0; j->calls && i < j->plan.ncalls; i++) {
-                struct call *c = &j->calls[i];
-                if (c->final)
-                        continue;
-                if (c->xfer) {
-                        http_cancel(w->http, c->xfer);
-                        c->xfer = NULL;
-                        c->acct->in_flight--;
-                        w->calls_running--;
-                }
-                heap_remove(w, c);
-                queue_remove(c->acct, c);
-        }
+        worker_job_each_call(j, call_abandon, w);
         if (!j->abandoned) {
                 j->abandoned = 1;
                 w->njobs--;

@@ -37,6 +37,15 @@ struct call {
         enum outcome_status deleted_as; /* what the deletion answered */
         long deleted_http;
         struct outcome_verification check;
+        int held;     /* waits for the action named by pc->after */
+        size_t found; /* a discover's item count */
+};
+
+/* The calls a discover read found, added to the job while it runs. */
+struct call_block {
+        struct call_block *next;
+        struct provider_plan plan;
+        struct call *calls;
 };
 
 TAILQ_HEAD(call_queue, call);
@@ -70,6 +79,8 @@ struct job {
         char *request_id;
         struct provider_plan plan;
         struct call *calls;
+        struct call_block *blocks; /* discovered, newest first */
+        size_t nheld;              /* calls waiting for an `after` */
         size_t calls_open;
         size_t deliveries_pending; /* produced or in the outbox */
         size_t counts[OUTCOME_NSTATUS];
@@ -138,6 +149,9 @@ __attribute__((format(printf, 2, 3))) void worker_fatal(struct worker *w,
 /* worker_outcome.c: the outcome and commit steps */
 
 void worker_job_free(struct job *j);
+/* Calls fn on every call of j, planned and discovered. */
+void worker_job_each_call(struct job *j, void (*fn)(struct call *c, void *arg),
+                          void *arg);
 /* Finishes j (stores its offset, frees it) once nothing of it is pending;
  * j may be gone on return. */
 void worker_job_maybe_done(struct worker *w, struct job *j);

@@ -17,12 +17,36 @@
 
 /* ---- jobs ---- */
 
+void worker_job_each_call(struct job *j, void (*fn)(struct call *c, void *arg),
+                          void *arg)
+{
+        for (size_t i = 0; j->calls && i < j->plan.ncalls; i++)
+                fn(&j->calls[i], arg);
+        for (struct call_block *b = j->blocks; b; b = b->next) {
+                for (size_t i = 0; i < b->plan.ncalls; i++)
+                        fn(&b->calls[i], arg);
+        }
+}
+
+static void call_free_error(struct call *c, void *arg)
+{
+        (void)arg;
+        free(c->last_error);
+        c->last_error = NULL;
+}
+
 void worker_job_free(struct job *j)
 {
         if (!j)
                 return;
-        for (size_t i = 0; j->calls && i < j->plan.ncalls; i++)
-                free(j->calls[i].last_error);
+        worker_job_each_call(j, call_free_error, NULL);
+        while (j->blocks) {
+                struct call_block *b = j->blocks;
+                j->blocks = b->next;
+                free(b->calls);
+                provider_plan_clear(&b->plan);
+                free(b);
+        }
         free(j->calls);
         provider_plan_clear(&j->plan);
         free(j->request_id);
@@ -212,23 +236,33 @@ static struct outcome_dead_letter dead_letter_of(const struct worker *w,
         };
 }
 
+struct failed_list {
+        const struct worker *w;
+        struct job *j;
+        struct outcome_failed_call *out;
+        size_t n;
+};
+
+static void collect_one(struct call *c, void *arg)
+{
+        struct failed_list *f = arg;
+        if (!c->final || !c->last_error || !c->pc)
+                return;
+        f->j->failed_total++;
+        if (f->n < f->w->s->max_failed_calls_header)
+                f->out[f->n++] = (struct outcome_failed_call){
+                    c->pc->provider, c->pc->account_name, c->pc->action_name,
+                    c->pc->resource, c->last_error};
+}
+
 /* The first max_failed_calls_header calls that ran out of retries. */
 static size_t collect_failed(const struct worker *w, struct job *j,
                              struct outcome_failed_call *out)
 {
-        size_t n = 0;
+        struct failed_list f = {w, j, out, 0};
         j->failed_total = 0;
-        for (size_t i = 0; i < j->plan.ncalls; i++) {
-                const struct call *c = &j->calls[i];
-                if (!c->final || !c->last_error || !c->pc)
-                        continue;
-                j->failed_total++;
-                if (n < w->s->max_failed_calls_header)
-                        out[n++] = (struct outcome_failed_call){
-                            c->pc->provider, c->pc->account_name,
-                            c->pc->action_name, c->pc->resource, c->last_error};
-        }
-        return n;
+        worker_job_each_call(j, collect_one, &f);
+        return f.n;
 }
 
 /* The original message, byte for byte, with why it is here. */

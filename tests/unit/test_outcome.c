@@ -307,9 +307,9 @@ static void overall_rules(void **state)
 }
 
 static const char *const summary_keys[] = {
-    "idempotency_key", "request_id",    "status",     "counts",
-    "calls",           "error",         "error_code", "finished_at",
-    "verification",    "fully_verified"};
+    "idempotency_key", "request_id",     "status",     "counts",
+    "calls",           "error",          "error_code", "finished_at",
+    "verification",    "fully_verified", "discovered"};
 
 static void summary_json_completed(void **state)
 {
@@ -323,7 +323,7 @@ static void summary_json_completed(void **state)
         s.error = "ignored unless rejected";
         char key[OUTCOME_KEY_LEN + 1];
         json_t *doc = parse_doc(outcome_summary_json(&s, key));
-        assert_keys(doc, summary_keys, 10);
+        assert_keys(doc, summary_keys, 11);
         /* printf 'req-1\0\0\0summary\0' | sha256sum */
         assert_string_equal(
             key,
@@ -383,7 +383,7 @@ static void summary_json_rejected(void **state)
         s.finished_at_ms = T0;
         char key[OUTCOME_KEY_LEN + 1];
         json_t *doc = parse_doc(outcome_summary_json(&s, key));
-        assert_keys(doc, summary_keys, 10);
+        assert_keys(doc, summary_keys, 11);
         assert_string_equal(str(doc, "status"), "rejected");
         assert_string_equal(str(doc, "error"), s.error);
         assert_string_equal(str(doc, "error_code"), "bad_targets");

@@ -141,8 +141,22 @@ static void test_algolia_user_data(void **state)
         (void)state;
         plan_ok("{'targets':[{'provider':'algolia','user_token':'user-42'}]}",
                 &plan);
-        assert_int_equal(plan.ncalls, 1);
-        const struct provider_call *c = &plan.calls[0];
+        /* The read that finds the conversations, then the user data. */
+        assert_int_equal(plan.ncalls, 2);
+        const struct provider_call *d = &plan.calls[0];
+        assert_true(d->discover);
+        assert_string_equal(d->method, "GET");
+        assert_string_equal(d->action_name, "discover_conversations");
+        assert_string_equal(d->url, "https://APPID42.algolia.net/agent-studio/"
+                                    "1/user-data/user-42");
+        assert_string_equal(d->resource, "user-42");
+        assert_null(d->verify);
+        const struct provider_call *c = &plan.calls[1];
+        assert_false(c->discover);
+        assert_int_equal(c->after, (long)d->action_index);
+        assert_int_equal(c->target_index, d->target_index);
+        assert_non_null(c->verify);
+        assert_string_equal(c->verify->url, d->url);
         assert_string_equal(c->method, "DELETE");
         assert_string_equal(c->url, "https://APPID42.algolia.net/agent-studio/"
                                     "1/user-data/user-42");
@@ -217,11 +231,14 @@ static void test_algolia_both_actions(void **state)
                 "'user_token':'u1','conversations':{'end_date':'2026-02-03'}}"
                 "]}",
                 &plan);
-        /* action order of the config: user data, then conversations */
-        assert_int_equal(plan.ncalls, 2);
-        assert_string_equal(plan.calls[0].action_name, "delete_user_data");
-        assert_string_equal(plan.calls[1].action_name, "delete_conversations");
-        assert_string_equal(plan.calls[1].url,
+        /* action order of the config: discover, user data, then the
+         * agent-wide delete */
+        assert_int_equal(plan.ncalls, 3);
+        assert_string_equal(plan.calls[0].action_name,
+                            "discover_conversations");
+        assert_string_equal(plan.calls[1].action_name, "delete_user_data");
+        assert_string_equal(plan.calls[2].action_name, "delete_conversations");
+        assert_string_equal(plan.calls[2].url,
                             "https://APPID42.algolia.net/agent-studio/1/agents/"
                             "ag1/conversations?endDate=2026-02-03");
         provider_plan_clear(&plan);
@@ -286,11 +303,12 @@ static void test_design_example_order(void **state)
             ":['"
             "conversation_sessions']}]}",
             &plan);
-        const char *actions[] = {"delete_session",       "delete_session",
-                                 "delete_sessions",      "delete_user_data",
-                                 "delete_conversations", "clear_data"};
-        assert_int_equal(plan.ncalls, 6);
-        for (size_t i = 0; i < 6; i++)
+        const char *actions[] = {"delete_session",   "delete_session",
+                                 "delete_sessions",  "discover_conversations",
+                                 "delete_user_data", "delete_conversations",
+                                 "clear_data"};
+        assert_int_equal(plan.ncalls, 7);
+        for (size_t i = 0; i < 7; i++)
                 assert_string_equal(plan.calls[i].action_name, actions[i]);
         provider_plan_clear(&plan);
 }
@@ -574,6 +592,158 @@ static void test_verify_requests_planned(void **state)
         provider_plan_clear(&plan);
 }
 
+/* ---- discovered items -------------------------------------------------- */
+
+static int expand(const char *target, const char *body,
+                  struct provider_plan *out, size_t *found, char *err,
+                  size_t err_size)
+{
+        struct provider_plan plan;
+        plan_ok(target, &plan);
+        assert_true(plan.calls[0].discover);
+        int rc = provider_expand(&plan.calls[0], body, strlen(body), out, found,
+                                 err, err_size);
+        provider_plan_clear(&plan);
+        return rc;
+}
+
+static const char *const user_data =
+    "{\"conversations\":["
+    "{\"id\":\"alg_cnv_1\",\"agentId\":\"ag-a\",\"userToken\":\"u1\","
+    "\"messages\":[{\"id\":\"m1\"}]},"
+    "{\"id\":\"alg_cnv_2\",\"agentId\":\"ag-b\",\"userToken\":\"u1\"},"
+    "{\"id\":\"alg_cnv_x\",\"agentId\":\"ag-a\",\"userToken\":\"other\"},"
+    "{\"id\":\"alg_cnv_1\",\"agentId\":\"ag-a\",\"userToken\":\"u1\"}],"
+    "\"memories\":[]}";
+
+static void test_discovered_items_become_calls(void **state)
+{
+        (void)state;
+        struct provider_plan p;
+        size_t found;
+        char err[256] = "";
+        assert_int_equal(expand("{'targets':[{'provider':'algolia',"
+                                "'user_token':'u1'}]}",
+                                user_data, &p, &found, err, sizeof(err)),
+                         0);
+        /* Another user's item is filtered out; a duplicate is sent once. */
+        assert_int_equal(found, 3);
+        assert_int_equal(p.ncalls, 2);
+        assert_string_equal(p.calls[0].action_name, "delete_conversation");
+        assert_string_equal(p.calls[0].method, "DELETE");
+        assert_string_equal(p.calls[0].url,
+                            "https://APPID42.algolia.net/agent-studio/1/agents/"
+                            "ag-a/conversations/alg_cnv_1");
+        /* The key derives from the discovered resource. */
+        assert_string_equal(p.calls[0].resource, "ag-a/alg_cnv_1");
+        assert_string_equal(p.calls[1].resource, "ag-b/alg_cnv_2");
+        assert_false(p.calls[0].discover);
+        assert_header(&p.calls[0], 1, "x-algolia-api-key", "algolia-key-4", 1);
+        provider_plan_clear(&p);
+
+        /* agent_id in the target keeps only that agent's conversations. */
+        assert_int_equal(expand("{'targets':[{'provider':'algolia',"
+                                "'user_token':'u1','agent_id':'ag-b'}]}",
+                                user_data, &p, &found, err, sizeof(err)),
+                         0);
+        assert_int_equal(p.ncalls, 1);
+        assert_string_equal(p.calls[0].resource, "ag-b/alg_cnv_2");
+        provider_plan_clear(&p);
+
+        /* Nothing found is an empty plan, not an error. */
+        assert_int_equal(expand("{'targets':[{'provider':'algolia',"
+                                "'user_token':'u1'}]}",
+                                "{\"conversations\":[],\"memories\":[]}", &p,
+                                &found, err, sizeof(err)),
+                         0);
+        assert_int_equal(found, 0);
+        assert_int_equal(p.ncalls, 0);
+        provider_plan_clear(&p);
+}
+
+static void test_discovered_values_are_validated(void **state)
+{
+        (void)state;
+        struct provider_plan p;
+        size_t found;
+        char err[256] = "";
+        const char *t =
+            "{'targets':[{'provider':'algolia','user_token':'u1'}]}";
+        /* A hostile id must never reach a URL: all or nothing. */
+        assert_int_equal(
+            expand(
+                t,
+                "{\"conversations\":[{\"id\":\"ok\",\"agentId\":\"a\","
+                "\"userToken\":\"u1\"},{\"id\":\"../../x\",\"agentId\":\"a\","
+                "\"userToken\":\"u1\"}]}",
+                &p, &found, err, sizeof(err)),
+            -1);
+        assert_int_equal(p.ncalls, 0);
+        assert_contains(err, "conversation_id: does not match");
+        assert_int_equal(
+            expand(t,
+                   "{\"conversations\":[{\"id\":\"c\\u202e1\",\"agentId\":"
+                   "\"a\",\"userToken\":\"u1\"}]}",
+                   &p, &found, err, sizeof(err)),
+            -1);
+        assert_contains(err, "bidi control");
+        assert_int_equal(
+            expand(t,
+                   "{\"conversations\":[{\"id\":7,\"agentId\":\"a\","
+                   "\"userToken\":\"u1\"}]}",
+                   &p, &found, err, sizeof(err)),
+            -1);
+        assert_contains(err, "must be a string");
+        assert_int_equal(expand(t,
+                                "{\"conversations\":[{\"agentId\":\"a\","
+                                "\"userToken\":\"u1\"}]}",
+                                &p, &found, err, sizeof(err)),
+                         -1);
+        assert_contains(err, "discovered item 0 has nothing at /id");
+        assert_int_equal(
+            expand(t, "{\"data\":[]}", &p, &found, err, sizeof(err)), -1);
+        assert_contains(err, "no array at \"/conversations\"");
+        assert_int_equal(expand(t, "not json", &p, &found, err, sizeof(err)),
+                         -1);
+}
+
+static void test_discover_over_max_items_deletes_nothing(void **state)
+{
+        (void)state;
+        char body[200000];
+        size_t o = (size_t)snprintf(body, sizeof(body), "{\"conversations\":[");
+        for (int i = 0; i < 1001; i++)
+                o += (size_t)snprintf(body + o, sizeof(body) - o,
+                                      "%s{\"id\":\"c%d\",\"agentId\":\"a\","
+                                      "\"userToken\":\"u1\"}",
+                                      i ? "," : "", i);
+        snprintf(body + o, sizeof(body) - o, "]}");
+        struct provider_plan p;
+        size_t found;
+        char err[256] = "";
+        assert_int_equal(expand("{'targets':[{'provider':'algolia',"
+                                "'user_token':'u1'}]}",
+                                body, &p, &found, err, sizeof(err)),
+                         -1);
+        assert_int_equal(found, 1001);
+        assert_int_equal(p.ncalls, 0);
+        assert_contains(err, "1001 items found, more than max_items 1000");
+}
+
+static void test_discovered_field_not_from_target(void **state)
+{
+        (void)state;
+        struct provider_plan plan;
+        char err[256] = "";
+        enum request_error rc =
+            plan_with(reg,
+                      "{'targets':[{'provider':'algolia','user_token':'u1',"
+                      "'conversation_id':'c1'}]}",
+                      0, &plan, err, sizeof(err));
+        assert_int_equal(rc, REQUEST_ERR_BAD_FIELD);
+        assert_contains(err, "targets[0].conversation_id: unknown field");
+}
+
 static void test_bad_fields(void **state)
 {
         (void)state;
@@ -831,6 +1001,10 @@ int main(void)
             cmocka_unit_test(test_percent_encoding),
             cmocka_unit_test(test_bad_fields),
             cmocka_unit_test(test_agent_wide_needs_both_opt_ins),
+            cmocka_unit_test(test_discovered_items_become_calls),
+            cmocka_unit_test(test_discovered_values_are_validated),
+            cmocka_unit_test(test_discover_over_max_items_deletes_nothing),
+            cmocka_unit_test(test_discovered_field_not_from_target),
             cmocka_unit_test(test_verify_requests_planned),
             cmocka_unit_test(test_plan_bound_exact),
             cmocka_unit_test(test_list_item_bound),
