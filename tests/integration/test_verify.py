@@ -115,3 +115,81 @@ def test_agent_wide_without_opt_in_is_rejected_and_calls_nothing(workdir, provid
     assert any('"scope": "agent"' in e for e in errs)
     assert {d.headers["erasure-error-code"] for d in dead} == {"agent_wide_not_allowed"}
     assert provider.calls() == []
+
+
+def conv(cid, agent, *msgs):
+    return {"id": cid, "agentId": agent, "createdAt": "2026-11-01T10:00:00Z",
+            "updatedAt": "2026-11-01T10:00:00Z",
+            "messages": [{"id": m, "conversationId": cid, "role": "user",
+                          "parts": [{"type": "text", "text": "hi"}]} for m in msgs]}
+
+
+def seed_two_users(provider):
+    provider.set_data(algolia_users={
+        "user-a": {"conversations": [conv("alg_cnv_a1", "ag1", "m1", "m2"),
+                                     conv("alg_cnv_a2", "ag2", "m3")]},
+        "user-b": {"conversations": [conv("alg_cnv_b1", "ag1", "m4")]},
+    })
+
+
+def test_algolia_one_user_erased_other_untouched(workdir, provider, mock_kafka):
+    seed_two_users(provider)
+    calls, s = run(workdir, mock_kafka, provider, "r-alg",
+                   {"provider": "algolia", "user_token": "user-a"})
+    users = provider.data()["algolia_users"]
+    assert users["user-a"]["conversations"] == []
+    assert users["user-b"]["conversations"] == [
+        {**conv("alg_cnv_b1", "ag1", "m4"), "userToken": "user-b"}]
+    by = {(c["action"], c["resource"]): c for c in calls}
+    disc = by[("discover_conversations", "user-a")]
+    assert disc["status"] == "discovered" and disc["items"] == 2
+    assert disc["verification"] is None and disc["http_status"] == 200
+    for r in ("ag1/alg_cnv_a1", "ag2/alg_cnv_a2"):
+        c = by[("delete_conversation", r)]
+        assert c["status"] == "deleted" and c["http_status"] == 204
+        assert c["verification"]["status"] == "not_supported"
+    ud = by[("delete_user_data", "user-a")]
+    assert ud["status"] == "deleted"
+    assert ud["verification"]["status"] == "absent"
+    assert len(calls) == 4
+    # Order on the wire: read, conversation deletes, user data, read-back.
+    seen = [(x["method"], x["path"].split("/agent-studio")[-1])
+            for x in provider.calls()]
+    assert seen[0] == ("GET", "/1/user-data/user-a")
+    assert sorted(seen[1:3]) == [
+        ("DELETE", "/1/agents/ag1/conversations/alg_cnv_a1"),
+        ("DELETE", "/1/agents/ag2/conversations/alg_cnv_a2")]
+    assert seen[3:] == [("DELETE", "/1/user-data/user-a"),
+                        ("GET", "/1/user-data/user-a")]
+    assert s["status"] == "completed" and s["discovered"] == 1
+    assert s["counts"]["deleted"] == 3
+    assert s["verification"] == {"verified": 1, "unverified": 0, "not_supported": 2}
+
+
+def test_algolia_agent_restricts_and_unseeded_user_finds_nothing(workdir, provider, mock_kafka):
+    seed_two_users(provider)
+    calls, s = run(workdir, mock_kafka, provider, "r-alg2",
+                   {"provider": "algolia", "user_token": "user-a", "agent_id": "ag2"},
+                   {"provider": "algolia", "user_token": "nobody"})
+    users = provider.data()["algolia_users"]
+    left = users["user-a"]["conversations"]
+    # ag1's conversation stays (its messages went with the user-data delete),
+    # so that read-back honestly finds it: the request is not verified.
+    assert [c["id"] for c in left] == ["alg_cnv_a1"] and left[0]["messages"] == []
+    by = {(c["action"], c["resource"]): c for c in calls}
+    assert by[("discover_conversations", "user-a")]["items"] == 1
+    assert by[("discover_conversations", "nobody")]["items"] == 0
+    assert by[("delete_user_data", "nobody")]["verification"]["status"] == "absent"
+    ud = by[("delete_user_data", "user-a")]
+    assert ud["status"] == "failed" and ud["verification"]["status"] == "present"
+    assert s["fully_verified"] is False
+
+
+def test_algolia_conversation_ids_that_fail_validation_delete_nothing(workdir, provider, mock_kafka):
+    provider.set_data(algolia_users={"user-h": {"conversations": [
+        conv("alg_cnv_ok", "ag1"), conv("../../1/user-data/user-b", "ag1")]}})
+    calls, s = run(workdir, mock_kafka, provider, "r-hostile",
+                   {"provider": "algolia", "user_token": "user-h"})
+    disc = [c for c in calls if c["action"] == "discover_conversations"][0]
+    assert disc["status"] == "failed" and "does not match" in disc["error"]
+    assert not [x for x in provider.calls() if "/conversations/" in x["path"]]
