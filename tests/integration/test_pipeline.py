@@ -82,6 +82,9 @@ def test_all_five_endpoints_exact_calls_outcomes_and_keys(workdir, provider, moc
         ("algolia", "DELETE", f"/1/agents/{ALGOLIA_AGENT}/conversations",
          "startDate=2026-01-01&endDate=2026-11-01"),
         ("algolia", "DELETE", "/1/user-data/user-42", ""),
+        # discover (nothing seeded: no conversation to delete), read-back
+        ("algolia", "GET", "/1/user-data/user-42", ""),
+        ("algolia", "GET", "/1/user-data/user-42", ""),
         ("avaamo", "POST", "/dashboard/agents/20123/clear_data.json", ""),
         ("convai", "POST", "/character/chatHistory/delete", ""),
         ("convai", "POST", "/character/chatHistory/list", ""),
@@ -115,13 +118,17 @@ def test_all_five_endpoints_exact_calls_outcomes_and_keys(workdir, provider, moc
     assert all(c["status"] in (200, 204) for c in calls if not is_read_back(c))
     assert all(c["status"] == (404 if c["provider"] == "vectara" else 200)
                for c in calls if is_read_back(c))
+    alg = [c for c in calls if c["provider"] == "algolia"]
+    seq_of = [(c["method"], c["seq"]) for c in sorted(alg, key=lambda c: c["seq"])
+              if "user-data" in c["path"]]
+    assert [m for m, _ in seq_of] == ["GET", "DELETE", "GET"]
 
     # One outcome per call, then the summary, all keyed by request_id in
     # one partition, in order.
     evs = outcomes_of(msgs, rid)
     assert len({m.partition for m in evs}) == 1
     evs.sort(key=lambda m: m.offset)
-    assert len(evs) == 7
+    assert len(evs) == 8
     assert evs[-1].headers["ce_type"] == "erasure.request.completed.v1"
     calls_ev = evs[:-1]
     resources = sorted((e.value["provider"], e.value["action"], e.value["resource"]) for e in calls_ev)
@@ -129,6 +136,7 @@ def test_all_five_endpoints_exact_calls_outcomes_and_keys(workdir, provider, moc
         ("vectara", "delete_session", "agt_support/ase_1"),
         ("vectara", "delete_session", "agt_support/ase_2"),
         ("convai", "delete_sessions", "c0ffee/s-1,s-2"),
+        ("algolia", "discover_conversations", "user-42"),
         ("algolia", "delete_user_data", "user-42"),
         ("algolia", "delete_conversations", f"{ALGOLIA_AGENT}/2026-01-01..2026-11-01"),
         ("avaamo", "clear_data", "20123/conversation_sessions"),
@@ -144,6 +152,11 @@ def test_all_five_endpoints_exact_calls_outcomes_and_keys(workdir, provider, moc
         assert e.headers["ce_type"] == "erasure.call.completed.v1"
         assert e.headers["content-type"] == "application/json"
         assert e.headers["traceparent"].startswith("00-0af7651916cd43dd")
+        if v["action"] == "discover_conversations":
+            assert v["status"] == "discovered" and v["items"] == 0
+            assert v["http_status"] == 200 and v["verification"] is None
+            assert v["scope"] == "user" and v["attempts"] == 1
+            continue
         assert v["status"] == "deleted" and v["retryable"] is False
         assert v["http_status"] in (200, 204) and v["attempts"] == 1
         assert v["error"] is None and v["account"] == "default"
@@ -151,7 +164,7 @@ def test_all_five_endpoints_exact_calls_outcomes_and_keys(workdir, provider, moc
         agent_wide = v["action"] in ("delete_conversations", "clear_data")
         assert v["scope"] == ("agent" if agent_wide else "user")
         ver = v["verification"]
-        if v["provider"] in ("vectara", "convai"):
+        if not agent_wide:
             assert ver["status"] == "absent" and ver["attempts"] == 1
             assert ver["http_status"] == (404 if v["provider"] == "vectara" else 200)
             assert ver["checked_at"] >= v["started_at"]
@@ -161,8 +174,8 @@ def test_all_five_endpoints_exact_calls_outcomes_and_keys(workdir, provider, moc
     s = evs[-1].value
     assert s["status"] == "completed"
     assert s["counts"] == {"deleted": 6, "already_absent": 0, "failed": 0, "rejected": 0}
-    assert s["verification"] == {"verified": 3, "unverified": 0, "not_supported": 3}
-    assert s["fully_verified"] is False
+    assert s["verification"] == {"verified": 4, "unverified": 0, "not_supported": 2}
+    assert s["fully_verified"] is False and s["discovered"] == 1
     assert s["idempotency_key"] == idempotency_key(rid, "", "", "summary", "")
 
     # No secret in outcomes or in the worker's log.
@@ -329,10 +342,15 @@ def test_timeout_and_reset_are_retried(workdir, provider, mock_kafka):
     provider.add_fault(provider="algolia", reset=True, times=1)
     calls, s = run_one(workdir, provider, mock_kafka, "r-hang", "algolia",
                        limits={"timeout_ms": 800})
-    v = calls[0].value
-    assert v["status"] == "deleted" and v["attempts"] == 3
-    seen = provider_calls(provider, "algolia")
-    assert len(seen) == 3 and seen[-1]["status"] == 204
+    # The first two requests are the discover read: it is what retries.
+    v = {c.value["action"]: c.value for c in calls}
+    assert v["discover_conversations"]["status"] == "discovered"
+    assert v["discover_conversations"]["attempts"] == 3
+    assert v["delete_user_data"]["status"] == "deleted"
+    assert v["delete_user_data"]["attempts"] == 1
+    seen = provider_calls(provider, "algolia", reads=True)
+    assert [(c["method"], c["status"]) for c in seen] == [
+        ("GET", 0), ("GET", 0), ("GET", 200), ("DELETE", 204), ("GET", 200)]
 
 
 def test_exhausted_retries_fail_retryable_dead_letter_and_commit(workdir, provider, mock_kafka):
@@ -410,7 +428,7 @@ def test_crash_redelivers_and_repeats_with_same_keys(workdir, provider, mock_kaf
                             timeout=60, what="the repeat's summary")
     assert w2.terminate() == 0
     evs = call_outcomes(outcomes_of(msgs, rid))
-    assert len(evs) == 12
+    assert len(evs) == 14
     first, second = {}, {}
     for e in evs:
         v = e.value
@@ -422,7 +440,8 @@ def test_crash_redelivers_and_repeats_with_same_keys(workdir, provider, mock_kaf
             idempotency_key(rid, k[0], "default", k[1], k[2])
     # The repeat is harmless: Vectara's sessions are already gone.
     assert {second[k]["status"] for k in second if k[0] == "vectara"} == {"already_absent"}
-    assert all(v["status"] in ("deleted", "already_absent") for v in second.values())
+    assert all(v["status"] in ("deleted", "already_absent", "discovered")
+               for v in second.values())
 
 
 def test_sigterm_drains_in_flight_work(workdir, provider, mock_kafka):
