@@ -20,6 +20,7 @@
 #include "provider.h"
 #include "request.h"
 #include "settings.h"
+#include "text.h"
 
 #include "fuzz_util.h"
 
@@ -52,19 +53,22 @@ static const struct fuzz_account fuzz_accounts[] = {
      "https://api.convai.com"},
     {"algolia", "default",
      "vars = { application_id = \"FUZZAPP1\"; }; "
-     "secrets = { api_key = \"FUZZ_ALGOLIA_KEY\"; };",
+     "secrets = { api_key = \"FUZZ_ALGOLIA_KEY\"; }; allow_agent_wide = true;",
      "https://FUZZAPP1.algolia.net/agent-studio"},
     {"algolia", "eu",
      "vars = { application_id = \"EUAPP2\"; }; "
      "secrets = { api_key = \"FUZZ_ALGOLIA_EU_KEY\"; }; "
+     "allow_agent_wide = true; "
      "base_url = \"https://{application_id}.eu.algolia.example/agent-studio\";",
      "https://EUAPP2.eu.algolia.example/agent-studio"},
     {"avaamo", "default",
-     "secrets = { access_token = \"FUZZ_AVAAMO_TOKEN\"; };",
+     "secrets = { access_token = \"FUZZ_AVAAMO_TOKEN\"; }; "
+     "allow_agent_wide = true;",
      "https://cx.avaamo.com"},
     {"avaamo", "local",
      "secrets = { access_token = \"FUZZ_AVAAMO_TOKEN\"; }; "
-     "base_url = \"http://127.0.0.1:8080/avaamo\"; allow_plain_http = true;",
+     "base_url = \"http://127.0.0.1:8080/avaamo\"; allow_plain_http = true; "
+     "allow_agent_wide = true;",
      "http://127.0.0.1:8080/avaamo"},
 };
 #define NACCOUNTS (sizeof(fuzz_accounts) / sizeof(fuzz_accounts[0]))
@@ -87,10 +91,12 @@ static const char *const fuzz_secrets[][2] = {
 static const char *const probes[][2] = {
     {"vectara", "\"agent_id\":\"agt_probe\",\"session_ids\":[\"ase_probe\"]"},
     {"convai", "\"character_id\":\"probe\",\"session_ids\":[\"probe\"]"},
-    {"algolia", "\"agent_id\":\"probe\",\"user_token\":\"probe\","
+    {"algolia", "\"scope\":\"agent\",\"agent_id\":\"probe\","
+                "\"user_token\":\"probe\","
                 "\"conversations\":{\"start_date\":\"2026-01-01\","
                 "\"end_date\":\"2026-11-01\"}"},
-    {"avaamo", "\"agent_id\":1,\"data_types\":[\"storage\"]"},
+    {"avaamo",
+     "\"scope\":\"agent\",\"agent_id\":1,\"data_types\":[\"storage\"]"},
 };
 #define NPROBES (sizeof(probes) / sizeof(probes[0]))
 
@@ -163,6 +169,30 @@ static size_t path_segments(const char *url, size_t base_len)
         return count_char(path, strcspn(path, "?"), '/');
 }
 
+static void learn_one(const struct fuzz_account *a,
+                      const struct provider_call *c);
+
+/* A discover's calls have their own shapes: learnt from a plain answer. */
+static void learn_discovered(const struct fuzz_account *a,
+                             const struct provider_call *d)
+{
+        static const char body[] =
+            "{\"conversations\":[{\"id\":\"probe\",\"agentId\":\"probe\","
+            "\"userToken\":\"probe\"}],\"memories\":[]}";
+        struct provider_plan items;
+        size_t found;
+        char err[ERRSTR_SIZE];
+        if (provider_expand(d, body, strlen(body), &items, &found, err,
+                            sizeof(err)) != 0 ||
+            items.ncalls == 0)
+                fuzz_die("probe discover does not expand (update "
+                         "fuzz/fuzz_plan.c): %s",
+                         err);
+        for (size_t i = 0; i < items.ncalls; i++)
+                learn_one(a, &items.calls[i]);
+        provider_plan_clear(&items);
+}
+
 static void learn_shapes(const struct fuzz_account *a, const char *fields)
 {
         char json[1024], err[ERRSTR_SIZE];
@@ -184,7 +214,18 @@ static void learn_shapes(const struct fuzz_account *a, const char *fields)
                          "with config/providers.conf): %s: %s",
                          a->provider, err);
         for (size_t i = 0; i < plan.ncalls; i++) {
-                const struct provider_call *c = &plan.calls[i];
+                learn_one(a, &plan.calls[i]);
+                if (plan.calls[i].discover)
+                        learn_discovered(a, &plan.calls[i]);
+        }
+        provider_plan_clear(&plan);
+        request_free(req);
+}
+
+static void learn_one(const struct fuzz_account *a,
+                      const struct provider_call *c)
+{
+        {
                 size_t bl = strlen(a->base_url);
                 if (strncmp(c->url, a->base_url, bl) != 0)
                         fuzz_die("URL %s does not start with the expected base "
@@ -203,8 +244,6 @@ static void learn_shapes(const struct fuzz_account *a, const char *fields)
                         fuzz_die("accounts disagree on the path of %s: %s",
                                  c->action_name, c->url);
         }
-        provider_plan_clear(&plan);
-        request_free(req);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -533,6 +572,7 @@ static int is_plan_error(enum request_error err)
         case REQUEST_ERR_BAD_FIELD:
         case REQUEST_ERR_NO_ACTION:
         case REQUEST_ERR_TOO_MANY_CALLS:
+        case REQUEST_ERR_AGENT_WIDE:
         case REQUEST_ERR_OVERSIZE: /* out of memory while planning */
                 return 1;
         default:
@@ -551,6 +591,63 @@ static void check_plan_error(enum request_error rc,
         CHECK(end != NULL && end > errstr);
         for (const char *p = errstr; p < end; p++)
                 CHECK(*p >= 0x20 && *p <= 0x7e);
+}
+
+/* The input's bytes as a vendor's string (made valid UTF-8: a vendor's
+ * JSON is parsed before any value is seen). */
+static json_t *input_string(const uint8_t *data, size_t n)
+{
+        char *buf = malloc(n + 1);
+        if (!buf)
+                return NULL;
+        memcpy(buf, data, n);
+        buf[n] = '\0';
+        text_fix_utf8(buf, n);
+        json_t *s = json_stringn(buf, n);
+        free(buf);
+        return s;
+}
+
+/* The input as what a discover read finds: hostile ids and agents must
+ * be refused or encoded like any request field. */
+static void check_discovered(const struct provider_call *d, const uint8_t *data,
+                             size_t size)
+{
+        size_t half = size / 2;
+        json_t *tok = json_object_get(d->target, "user_token");
+        json_t *doc = json_pack(
+            "{s:[{s:o*, s:o*, s:O*}, {s:o*, s:o*, s:O*}]}", "conversations",
+            "id", input_string(data, half), "agentId",
+            input_string(data + half, size - half), "userToken", tok, "id",
+            input_string(data + half, size - half), "agentId",
+            json_string("agent-1"), "userToken", tok);
+        char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        json_decref(doc);
+        if (!body)
+                return;
+        struct provider_plan items, again;
+        size_t found, found2;
+        char err[ERRSTR_SIZE];
+        int rc = provider_expand(d, body, strlen(body), &items, &found, err,
+                                 sizeof(err));
+        CHECK(provider_expand(d, body, strlen(body), &again, &found2, err,
+                              sizeof(err)) == rc);
+        free(body);
+        if (rc != 0) {
+                CHECK(items.ncalls == 0 && items.calls == NULL);
+                for (const char *p = err; *p; p++)
+                        CHECK(*p >= 0x20 && *p <= 0x7e);
+                return;
+        }
+        CHECK(found == found2 && items.ncalls <= found);
+        for (size_t i = 0; i < items.ncalls; i++) {
+                CHECK(!items.calls[i].discover);
+                check_call(&items.calls[i], data, size);
+        }
+        check_unique(&items);
+        check_same_plan(&items, &again);
+        provider_plan_clear(&items);
+        provider_plan_clear(&again);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -592,8 +689,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* The plan outlives the request in the worker: everything below
          * would be a use-after-free if the plan borrowed from it. */
         request_free(req);
-        for (size_t i = 0; i < plan.ncalls; i++)
+        for (size_t i = 0; i < plan.ncalls; i++) {
                 check_call(&plan.calls[i], data, size);
+                if (plan.calls[i].discover)
+                        check_discovered(&plan.calls[i], data, size);
+        }
         check_unique(&plan);
         check_same_plan(&plan, &again);
         provider_plan_clear(&plan);
