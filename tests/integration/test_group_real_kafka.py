@@ -75,6 +75,8 @@ def make_request(i):
         elif p == "convai":
             exp.add(("convai", "delete_sessions", f"{x['character_id']}/{','.join(x['session_ids'])}"))
         elif "user_token" in x:
+            # Nothing seeded: the read finds no conversation to delete.
+            exp.add(("algolia", "discover_conversations", x["user_token"]))
             exp.add(("algolia", "delete_user_data", x["user_token"]))
         elif p == "algolia":
             exp.add(("algolia", "delete_conversations", f"{x['agent_id']}/2026-01-01.."))

@@ -193,3 +193,29 @@ def test_algolia_conversation_ids_that_fail_validation_delete_nothing(workdir, p
     disc = [c for c in calls if c["action"] == "discover_conversations"][0]
     assert disc["status"] == "failed" and "does not match" in disc["error"]
     assert not [x for x in provider.calls() if "/conversations/" in x["path"]]
+
+
+def test_redelivery_after_kill_repeats_discovered_keys(workdir, provider, mock_kafka):
+    # Sticky deletes: what was deleted is still there, so the redelivery
+    # discovers the same conversations and must repeat the same keys.
+    seed_two_users(provider)
+    provider.set_data(deletes="sticky")
+    rid = "r-kill"
+    group = "erasure-kill-verify"
+    w = start(workdir, mock_kafka, provider, group=group,
+              worker={"commit_interval_ms": 600000})
+    with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
+        produce(mock_kafka.bootstrap, TOPIC_REQUESTS,
+                [request(rid, {"provider": "algolia", "user_token": "user-a"})])
+        col.wait_for(lambda ms: len(summaries(ms)) == 1, 30, what="first summary")
+        w.kill()
+        w2 = start(workdir, mock_kafka, provider, name="worker2", group=group)
+        msgs = col.wait_for(lambda ms: len(summaries(ms)) == 2, 60,
+                            what="the redelivery's summary")
+    assert w2.terminate() == 0
+    evs = [m.value for m in call_outcomes(msgs) if m.value["request_id"] == rid]
+    assert len(evs) == 8
+    first = [(v["action"], v["resource"], v["idempotency_key"]) for v in evs[:4]]
+    second = [(v["action"], v["resource"], v["idempotency_key"]) for v in evs[4:]]
+    assert sorted(first) == sorted(second)
+    assert ("delete_conversation", "ag1/alg_cnv_a1") in {f[:2] for f in first}
