@@ -286,6 +286,15 @@ static void print_call(const struct provider_call *c)
                 printf("  body: %s\n", c->body);
         printf("  # %s/%s %s resource=%s\n", c->provider, c->account_name,
                c->action_name, c->resource);
+        if (provider_call_after(c))
+                printf("  # after %s\n", provider_call_after(c));
+        if (c->verify)
+                printf("  then verify: %s %s\n", c->verify->method,
+                       c->verify->url);
+        char *items = provider_describe_items(c);
+        if (items)
+                printf("  per item found: %s\n", items);
+        free(items);
 }
 
 static int cmd_plan(const struct settings *s, const char *file)

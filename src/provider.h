@@ -144,6 +144,13 @@ struct provider_verdict {
         char error[256]; /* "" on success; else reason with provider's text */
 };
 
+/* For `plan`: a discover call's per-item request as a template
+ * ("DELETE https://…/{conversation_id}  resource=…", then its verify), or
+ * NULL; malloc'd. */
+char *provider_describe_items(const struct provider_call *discover);
+/* The action c waits for (`after`), or NULL. */
+const char *provider_call_after(const struct provider_call *c);
+
 enum provider_check {
         PROVIDER_CHECK_ABSENT,
         PROVIDER_CHECK_PRESENT,

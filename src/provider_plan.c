@@ -1064,3 +1064,53 @@ int provider_expand(const struct provider_call *discover, const char *body,
                 provider_plan_clear(plan);
         return rc == REQUEST_OK ? 0 : -1;
 }
+
+/* ---- describing a plan (the plan command) ------------------------------ */
+
+static void add_template(struct buf *b, const struct provider_action *a,
+                         const struct tmpl *t)
+{
+        for (size_t i = 0; i < t->n; i++) {
+                if (t->v[i].text) {
+                        buf_adds(b, t->v[i].text);
+                } else {
+                        buf_adds(b, "{");
+                        buf_adds(b, a->params[t->v[i].ref].field);
+                        buf_adds(b, "}");
+                }
+        }
+}
+
+char *provider_describe_items(const struct provider_call *discover)
+{
+        const struct provider_action *a = discover->action;
+        struct buf b;
+        if (!discover->discover)
+                return NULL;
+        buf_init(&b, URL_MAX);
+        buf_adds(&b, a->method);
+        buf_adds(&b, " ");
+        buf_adds(&b, discover->account->base_url);
+        add_template(&b, a, &a->path);
+        buf_adds(&b, "  resource=");
+        add_template(&b, a, &a->resource);
+        if (a->verify) {
+                buf_adds(&b, "\n  then verify: ");
+                buf_adds(&b, a->verify->req->method);
+                buf_adds(&b, " ");
+                buf_adds(&b, discover->account->base_url);
+                add_template(&b, a, &a->verify->req->path);
+        }
+        if (b.state != BUF_OK) {
+                buf_free(&b);
+                return NULL;
+        }
+        return buf_take(&b);
+}
+
+const char *provider_call_after(const struct provider_call *c)
+{
+        if (c->after < 0)
+                return NULL;
+        return c->account->def->actions[c->after].name;
+}

@@ -159,13 +159,33 @@ def test_check_config_and_plan_mask_secrets():
     assert "account avaamo/default" in r.stdout
     assert SECRET_SENTINEL not in r.stdout + r.stderr
     assert "sasl.password=****" in r.stdout
-    req = json.dumps(request("r-plan", *ALL_FIVE))
+    # The shipped config opts no account in to agent-wide actions.
+    per_user = [t for t in ALL_FIVE if t.get("scope") != "agent"]
+    req = json.dumps(request("r-plan", *per_user))
     r = run_cli("plan", "-c", cfg, "-", env=env, stdin=req)
     assert r.returncode == 0, r.stderr
     assert SECRET_SENTINEL not in r.stdout + r.stderr
     assert "DELETE https://api.vectara.io/v2/agents/agt_support/sessions/ase_1" in r.stdout
+    assert ("then verify: GET https://api.vectara.io/v2/agents/agt_support/"
+            "sessions/ase_1") in r.stdout
     assert "x-api-key: ****" in r.stdout
     assert 'body: {"charID":"c0ffee","sessionIDs":["s-1","s-2"]}' in r.stdout
+    # The whole Algolia flow, without network: the read, the per-item
+    # template, the user data after it, the read-back.
+    out = r.stdout
+    i_read = out.index("GET https://ALGOLIAAPPID.algolia.net/agent-studio/1/user-data/user-42")
+    i_item = out.index("per item found: DELETE https://ALGOLIAAPPID.algolia.net/"
+                       "agent-studio/1/agents/{conversation_agent}/conversations/"
+                       "{conversation_id}")
+    i_ud = out.index("DELETE https://ALGOLIAAPPID.algolia.net/agent-studio/1/user-data/user-42")
+    i_after = out.index("# after delete_conversation")
+    i_ver = out.index("then verify: GET https://ALGOLIAAPPID.algolia.net/"
+                      "agent-studio/1/user-data/user-42")
+    assert i_read < i_item < i_ud < i_after < i_ver
+    wide = json.dumps(request("r-plan", *[t for t in ALL_FIVE if t.get("scope")]))
+    r = run_cli("plan", "-c", cfg, "-", env=env, stdin=wide)
+    assert r.returncode == 4 and "agent_wide_not_allowed" in r.stdout
+    assert "allow_agent_wide = true" in r.stdout
     bad = json.dumps(request("r-plan", {"provider": "vectara", "agent_id": "agt_../x",
                                          "session_ids": ["ase_1"]}))
     r = run_cli("plan", "-c", cfg, "-", env=env, stdin=bad)
