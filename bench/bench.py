@@ -717,7 +717,8 @@ class Bench:
             if ce == "erasure.call.completed.v1":
                 call_ts.append(ts)
                 ev = json.loads(value)
-                if ev["status"] not in ("deleted", "already_absent"):
+                if ev["status"] not in ("deleted", "already_absent",
+                                        "discovered"):
                     bad += 1
                 call_lat.append(rfc3339_ms(ev["finished_at"])
                                 - rfc3339_ms(ev["started_at"]))

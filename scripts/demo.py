@@ -31,12 +31,16 @@ def show(msg):
         c = ev["counts"]
         print(f"SUMMARY      {ev['request_id']}: {ev['status']} "
               f"(deleted {c['deleted']}, already_absent {c['already_absent']}, "
-              f"failed {c['failed']}, rejected {c['rejected']})"
+              f"failed {c['failed']}, rejected {c['rejected']}; "
+              f"fully verified: {ev.get('fully_verified')})"
               + (f" -- {ev['error']}" if ev.get("error") else ""))
         return "summary", ev["request_id"]
+    ver = ev.get("verification") or {}
+    extra = (f", found {ev['items']}" if ev["status"] == "discovered"
+             else f", verification {ver['status']}" if ver else "")
     print(f"OUTCOME      {ev['request_id']} {ev['provider']}/{ev['action']} "
           f"{ev['resource']}: {ev['status']} (HTTP {ev['http_status']}, "
-          f"{ev['attempts']} attempt(s)) key={ev['idempotency_key'][:12]}…"
+          f"{ev['attempts']} attempt(s){extra}) key={ev['idempotency_key'][:12]}…"
           + (f" -- {ev['error']}" if ev.get("error") else ""))
     return "outcome", ev["request_id"]
 
@@ -52,17 +56,32 @@ def main():
                                   harness.TOPIC_DLQ: 1}).start()
     worker = None
     try:
+        # No account opts in to agent-wide actions: req_demo_0005 (an
+        # Algolia delete-by-date) is refused without a call.
         cfg = harness.worker_config(os.path.join(work, "worker.conf"),
                                     cluster.bootstrap, server.port,
-                                    group="erasure-demo")
+                                    group="erasure-demo", agent_wide=False)
+        # Two Algolia users: user-42 (two conversations, to erase) and
+        # user-7, whose conversation must survive.
+        server.set_data(
+            algolia_users={
+                "user-42": {"conversations": [
+                    {"id": "alg_cnv_1", "agentId": "agent-a",
+                     "messages": [{"id": "alg_msg_1"}, {"id": "alg_msg_2"}]},
+                    {"id": "alg_cnv_2", "agentId": "agent-b",
+                     "messages": [{"id": "alg_msg_3"}]}]},
+                "user-7": {"conversations": [
+                    {"id": "alg_cnv_7", "agentId": "agent-a",
+                     "messages": [{"id": "alg_msg_7"}]}]}},
+            convai_sessions={"c0ffee": ["s-1", "s-2", "s-other"]})
         print(f"provider test server on :{server.port}, mock Kafka at "
               f"{cluster.bootstrap}, worker log in {work}/worker.log\n")
         worker = harness.Worker(cfg, work)
         produce(cluster.bootstrap, harness.TOPIC_REQUESTS, lines)
         # Every line ends in a summary, except one with no readable
         # request id, which ends in the dead-letter topic only.
-        expected_summaries = 4
-        expected_dlq = 2
+        expected_summaries = 5
+        expected_dlq = 3
         c = Consumer({"bootstrap.servers": cluster.bootstrap,
                       "group.id": "demo-printer", "auto.offset.reset": "earliest",
                       "enable.auto.commit": False})
@@ -85,7 +104,11 @@ def main():
         for call in calls:
             q = f"?{call['query']}" if call.get("query") else ""
             print(f"  {call['status']} {call['method']} /{call['provider']}{call['path']}{q}")
+        users = server.data()["algolia_users"]
+        left = {u: [c["id"] for c in d["conversations"]] for u, d in users.items()}
+        print(f"\nAlgolia conversations left per user: {left}")
         ok = summaries == expected_summaries and dlq == expected_dlq and rc == 0
+        ok = ok and left == {"user-42": [], "user-7": ["alg_cnv_7"]}
         print(f"\nworker exited {rc}; demo {'OK' if ok else 'INCOMPLETE'}")
         return 0 if ok else 1
     finally:
