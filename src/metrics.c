@@ -1,4 +1,5 @@
-/* metrics — Prometheus counters, /healthz and /readyz over libmicrohttpd.
+/* metrics — Prometheus counters and the health the probes report (the
+ * server that answers them is metrics_http.c).
  *
  * Series are bounded: at most METRICS_MAX_SERIES label combinations across
  * all labelled families. Once that many exist, a sample for a combination
