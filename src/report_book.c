@@ -353,13 +353,20 @@ static void failure_drop(struct report_entry *e, const char *key)
 static int fold_call(struct report_entry *e, json_t *doc)
 {
         const char *key = str_member(doc, "idempotency_key");
-        int st =
-            name_index(call_names, REPORT_NCALLS, str_member(doc, "status"));
+        const char *status = str_member(doc, "status");
+        /* A discover read deletes nothing: it is no call to count. */
+        if (status && strcmp(status, "discovered") == 0)
+                return 0;
+        int st = name_index(call_names, REPORT_NCALLS, status);
         if (st < 0)
                 st = REPORT_CALL_FAILED;
         e->seen_calls[st]++;
-        int v = name_index(verif_names, REPORT_NVERIF,
-                           str_member(doc, "verification"));
+        /* The worker's verification is an object {status, ...}. */
+        json_t *ver = json_object_get(doc, "verification");
+        int v =
+            name_index(verif_names, REPORT_NVERIF,
+                       json_is_object(ver) ? str_member(ver, "status")
+                                           : str_member(doc, "verification"));
         if (v >= 0)
                 e->seen_verif[v]++;
         if (st == REPORT_CALL_FAILED)
