@@ -521,10 +521,35 @@ static void test_deadline_days_setting(void **state)
         assert_non_null(strstr(err, ":2: worker.deadline_days: "));
 }
 
+static void test_worker_verification_and_discover_outcomes(void **state)
+{
+        (void)state;
+        struct report_book *b = report_book_new(NULL);
+        add_request(b, 0, T0,
+                    "{\"version\":1,\"request_id\":\"r-v\",\"targets\":[]}");
+        /* What the worker sends: a discover read, then a deletion whose
+         * verification is an object. */
+        add_outcome(b, "erasure.call.completed.v1",
+                    "{\"request_id\":\"r-v\",\"idempotency_key\":\"k1\","
+                    "\"action\":\"discover_conversations\",\"status\":"
+                    "\"discovered\",\"items\":1,\"verification\":null}");
+        add_outcome(b, "erasure.call.completed.v1",
+                    "{\"request_id\":\"r-v\",\"idempotency_key\":\"k2\","
+                    "\"action\":\"delete_user_data\",\"status\":\"deleted\","
+                    "\"verification\":{\"status\":\"absent\",\"attempts\":1}}");
+        const struct report_entry *e = by_id(b, "r-v");
+        assert_int_equal(e->seen_calls[REPORT_CALL_FAILED], 0);
+        assert_int_equal(e->seen_calls[REPORT_CALL_DELETED], 1);
+        assert_int_equal(e->seen_verif[REPORT_VERIFIED], 1);
+        assert_int_equal(e->nfailures, 0);
+        report_book_free(b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_parse_time),
+            cmocka_unit_test(test_worker_verification_and_discover_outcomes),
             cmocka_unit_test(test_join_statuses),
             cmocka_unit_test(test_deadlines),
             cmocka_unit_test(test_rejected_and_dead_letters),
