@@ -260,10 +260,11 @@ static int load_param(struct loader *ld, const config_setting_t *s,
             confread_bool(&ld->cr, s, "optional", &p->optional) < 0 ||
             confread_bool(&ld->cr, s, "discovered", &p->discovered) < 0)
                 return -1;
-        if (p->discovered && (p->optional || p->type == PARAM_STRING_LIST))
+        if (p->discovered && (p->optional || p->type == PARAM_STRING_LIST ||
+                              strchr(p->field, '.')))
                 return confread_fail(
                     &ld->cr, config_setting_get_member(s, "discovered"), NULL,
-                    "a discovered param is a string or "
+                    "a discovered param is a top-level string or "
                     "integer, not optional");
         return load_param_limits(ld, s, p);
 }

@@ -240,6 +240,77 @@ static const struct config_case config_cases[] = {
                           "  allow_agent_wide = \"yes\"; #<\n"
                           "} );\n",
      "accounts.[0].allow_agent_wide: must be true or false"},
+    {"discovered_optional.conf",
+     P_HEAD P_ACTION_OPEN
+     "        method = \"DELETE\";\n"
+     "        path = \"/items/{ids}\";\n"
+     "        resource = \"{ids}\";\n"
+     "        params = ( { field = \"ids\"; type = "
+     "\"string\";\n"
+     "          optional = true; discovered = true; } ); #<\n" P_TAIL P_ACCOUNT,
+     "providers.p.actions.[0].params.[0].discovered: a discovered param is a "
+     "top-level string or integer, not optional"},
+    {"discover_fields.conf",
+     P_HEAD P_ACTION_OPEN
+     "        method = \"DELETE\";\n"
+     "        path = \"/items/{ids}/{id}\";\n"
+     "        resource = \"{id}\";\n"
+     "        discover = { name = \"find\"; method = \"GET\"; path = "
+     "\"/items/{ids}\";\n"
+     "          resource = \"{ids}\"; items = \"/data\";\n"
+     "          fields = { nope = \"/id\"; }; }; #<\n"
+     "        params = ( { field = \"ids\"; type = \"string\"; },\n"
+     "          { field = \"id\"; type = \"string\"; discovered = true; } "
+     ");\n" P_TAIL P_ACCOUNT,
+     "providers.p.actions.[0].discover.fields.nope: nope is not a param of "
+     "the action"},
+    {"discover_items.conf",
+     P_HEAD P_ACTION_OPEN
+     "        method = \"DELETE\";\n"
+     "        path = \"/items/{ids}/{id}\";\n"
+     "        resource = \"{id}\";\n"
+     "        discover = { name = \"find\"; method = \"GET\"; path = "
+     "\"/items/{ids}\";\n"
+     "          resource = \"{ids}\"; items = \"data\"; #<\n"
+     "          fields = { id = \"/id\"; }; };\n"
+     "        params = ( { field = \"ids\"; type = \"string\"; },\n"
+     "          { field = \"id\"; type = \"string\"; discovered = true; } "
+     ");\n" P_TAIL P_ACCOUNT,
+     "providers.p.actions.[0].discover.items: must be a JSON Pointer"},
+    {"discover_max_items.conf",
+     P_HEAD P_ACTION_OPEN
+     "        method = \"DELETE\";\n"
+     "        path = \"/items/{ids}/{id}\";\n"
+     "        resource = \"{id}\";\n"
+     "        discover = { name = \"find\"; method = \"GET\"; path = "
+     "\"/items/{ids}\";\n"
+     "          resource = \"{ids}\"; items = \"/data\"; max_items = 0; #<\n"
+     "          fields = { id = \"/id\"; }; };\n"
+     "        params = ( { field = \"ids\"; type = \"string\"; },\n"
+     "          { field = \"id\"; type = \"string\"; discovered = true; } "
+     ");\n" P_TAIL P_ACCOUNT,
+     "providers.p.actions.[0].discover.max_items: must be between 1 and "
+     "100000"},
+    {"discover_filter.conf",
+     P_HEAD P_ACTION_OPEN
+     "        method = \"DELETE\";\n"
+     "        path = \"/items/{ids}/{id}\";\n"
+     "        resource = \"{id}\";\n"
+     "        discover = { name = \"find\"; method = \"GET\"; path = "
+     "\"/items/{ids}\";\n"
+     "          resource = \"{ids}\"; items = \"/data\";\n"
+     "          fields = { id = \"/id\"; };\n"
+     "          filters = ( { item = \"/x\";\n"
+     "            equals = \"id\"; } ); }; #<\n"
+     "        params = ( { field = \"ids\"; type = \"string\"; },\n"
+     "          { field = \"id\"; type = \"string\"; discovered = true; } "
+     ");\n" P_TAIL P_ACCOUNT,
+     "providers.p.actions.[0].discover.filters.[0].equals: id is discovered, "
+     "not a target field"},
+    {"after_unknown.conf",
+     P_HEAD P_VERIFY_ACTION("        after = \"later\"; #<\n") P_ACCOUNT,
+     "providers.p.actions.[0].after: later is not an action declared before "
+     "this one"},
     {"verify_group.conf",
      P_HEAD P_VERIFY_ACTION("        verify = \"GET\"; #<\n") P_ACCOUNT,
      "providers.p.actions.[0].verify: must be a group"},
