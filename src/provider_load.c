@@ -100,8 +100,10 @@ static int load_auth_header(struct loader *ld, const config_setting_t *e,
                                    &h->value);
 }
 
+/* An optional string setting, dflt when absent; "" only if may_be_empty. */
 static int oauth_string(struct loader *ld, const config_setting_t *s,
-                        const char *name, const char *dflt, char **out)
+                        const char *name, const char *dflt, int may_be_empty,
+                        char **out)
 {
         const char *v = dflt;
         int rc = confread_string(&ld->cr, s, name, &v);
@@ -110,7 +112,7 @@ static int oauth_string(struct loader *ld, const config_setting_t *s,
         if (!v)
                 return 0;
         const config_setting_t *vs = config_setting_get_member(s, name);
-        if (rc > 0 && !v[0])
+        if (rc > 0 && !v[0] && !may_be_empty)
                 return confread_fail(&ld->cr, vs, NULL, "must not be empty");
         if (has_ctl(v, strlen(v)))
                 return confread_fail(&ld->cr, vs, NULL,
@@ -153,11 +155,12 @@ static int load_oauth_scheme(struct loader *ld, const config_setting_t *s,
                 return confread_fail_nomem(&ld->cr, s);
         sc->oauth = o;
         o->token_url_setting = config_setting_get_member(s, "token_url");
-        if (oauth_string(ld, s, "token_url", NULL, &o->token_url) != 0 ||
-            oauth_string(ld, s, "scope", NULL, &o->scope) != 0 ||
-            oauth_string(ld, s, "audience", NULL, &o->audience) != 0 ||
-            oauth_string(ld, s, "header", "Authorization", &o->header) != 0 ||
-            oauth_string(ld, s, "prefix", "Bearer ", &o->prefix) != 0 ||
+        if (oauth_string(ld, s, "token_url", NULL, 0, &o->token_url) != 0 ||
+            oauth_string(ld, s, "scope", NULL, 0, &o->scope) != 0 ||
+            oauth_string(ld, s, "audience", NULL, 0, &o->audience) != 0 ||
+            oauth_string(ld, s, "header", "Authorization", 0, &o->header) !=
+                0 ||
+            oauth_string(ld, s, "prefix", "Bearer ", 1, &o->prefix) != 0 ||
             load_client_auth(ld, s, o) != 0)
                 return -1;
         if (!all_chars(o->header, is_token_char))
