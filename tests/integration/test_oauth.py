@@ -253,6 +253,24 @@ def test_check_config_shows_the_scheme_never_the_secret(workdir, oauth_provider,
     no_secret_in(r.stdout + r.stderr)
 
 
+def test_plan_and_text_check_config_show_where_the_token_comes_from(
+        workdir, oauth_provider, mock_kafka):
+    path = oauth_config(workdir, mock_kafka, oauth_provider)
+    env = dict(harness.SECRETS)
+    env.update(AUTH_ENV)
+    req = json.dumps(vectara("req_plan", ["ase_1"]))
+    r = run_cli("plan", "-c", path, "-", env=env, stdin=req)
+    assert r.returncode == 0, r.stderr
+    assert ("  Authorization: Bearer **** (OAuth token from http://127.0.0.1:"
+            f"{oauth_provider.port}/vectara-auth/oauth2/token)") in r.stdout
+    r2 = run_cli("check-config", "-c", path, env=env)
+    assert r2.returncode == 0, r2.stderr
+    assert "  oauth2 client credentials: token_url=http://127.0.0.1:" in r2.stdout
+    no_secret_in(r.stdout + r.stderr + r2.stdout + r2.stderr)
+    # plan needs no network: the token endpoint was never asked.
+    assert token_fetches(oauth_provider) == 0
+
+
 def test_check_config_file_line_errors(workdir, oauth_provider, mock_kafka):
     path = oauth_config(workdir, mock_kafka, oauth_provider)
     with open(path) as f:
