@@ -208,13 +208,23 @@ static int parse_token(const char *body, size_t len, char **token,
         return rc;
 }
 
-static int store_token(struct oauth *o, char *token, json_int_t expires_in)
+/* When the token's lifetime starts: normally the request, since the
+ * endpoint may have issued it a while before we read it. But when the
+ * answer took half the usable lifetime or more, counting from the request
+ * would leave a token that is stale on arrival, forever; then from the
+ * answer (should that be late, a 401 refetches once). */
+static int64_t lifetime_base(const struct oauth *o, int64_t usable, int64_t now)
 {
-        /* Counted from the request, not the answer: the endpoint may have
-         * issued it a while before we read it. */
+        return now - o->started_at >= usable / 2 ? now : o->started_at;
+}
+
+static int store_token(struct oauth *o, char *token, json_int_t expires_in,
+                       int64_t now)
+{
         int64_t life = expires_in > 86400 * 365 ? 86400LL * 365 * 1000
                                                 : (int64_t)expires_in * 1000;
         int64_t margin = life / 10 < MARGIN_MAX_MS ? life / 10 : MARGIN_MAX_MS;
+        int64_t base = lifetime_base(o, life - margin, now);
         struct buf b;
         buf_init(&b, 2 * TOKEN_MAX);
         buf_adds(&b, o->cfg->prefix);
@@ -229,9 +239,9 @@ static int store_token(struct oauth *o, char *token, json_int_t expires_in)
         o->header_value = hv;
         log_add_secret(token);
         o->gen++;
-        o->fetched_at = o->started_at;
-        o->usable_until = o->started_at + life - margin;
-        o->refresh_at = o->started_at + (life - margin) * 3 / 4;
+        o->fetched_at = base;
+        o->usable_until = base + life - margin;
+        o->refresh_at = base + (life - margin) * 3 / 4;
         o->attempts = 0;
         o->next_try = 0;
         o->error[0] = '\0';
@@ -312,7 +322,7 @@ enum oauth_result oauth_fetch_done(struct oauth *o, long status,
         o->in_flight = 0;
         if (status == 200 &&
             parse_token(body, body_len, &token, &expires_in) == 0)
-                return store_token(o, token, expires_in) == 0
+                return store_token(o, token, expires_in, now) == 0
                            ? OAUTH_OK
                            : failed(o, status, NULL, 0, -1, now);
         if (status == 400 || status == 401 || status == 403)

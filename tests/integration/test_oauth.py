@@ -26,11 +26,24 @@ LIFETIME_MS = 2000
 AUTH_ENV = {"VECTARA_CLIENT_ID": CLIENT_ID, "VECTARA_CLIENT_SECRET": CLIENT_SECRET}
 
 
+def token_server(workdir, lifetime_ms):
+    return harness.ProviderServer(workdir, [
+        "--oauth-client-id", CLIENT_ID, "--oauth-client-secret", CLIENT_SECRET,
+        "--oauth-lifetime-ms", str(lifetime_ms)])
+
+
 @pytest.fixture
 def oauth_provider(workdir):
-    s = harness.ProviderServer(workdir, [
-        "--oauth-client-id", CLIENT_ID, "--oauth-client-secret", CLIENT_SECRET,
-        "--oauth-lifetime-ms", str(LIFETIME_MS)])
+    s = token_server(workdir, LIFETIME_MS)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def long_lived(workdir):
+    """Tokens that outlive the test: every fetch is caused by the test's
+    event, none by expiry, however slow the machine."""
+    s = token_server(workdir, 600000)
     yield s
     s.stop()
 
@@ -80,8 +93,9 @@ def no_secret_in(text):
     assert "vtok_" not in text, "an access token reached an output"
 
 
-def test_cold_start_100_concurrent_calls_fetch_one_token(workdir, oauth_provider,
+def test_cold_start_100_concurrent_calls_fetch_one_token(workdir, long_lived,
                                                          mock_kafka):
+    oauth_provider = long_lived
     w, _ = start(workdir, mock_kafka, oauth_provider,
                  account_limits={"vectara": {"concurrency": 128}})
     rid = "req_oauth_cold"
@@ -135,8 +149,9 @@ def test_load_across_token_lifetimes(workdir, oauth_provider, mock_kafka):
     no_secret_in(w.log_text() + outputs + metrics)
 
 
-def test_revoked_token_one_refetch_and_the_call_succeeds(workdir, oauth_provider,
+def test_revoked_token_one_refetch_and_the_call_succeeds(workdir, long_lived,
                                                          mock_kafka):
+    oauth_provider = long_lived
     w, _ = start(workdir, mock_kafka, oauth_provider)
     with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
         produce(mock_kafka.bootstrap, TOPIC_REQUESTS, [vectara("req_r1", ["ase_1"])])
@@ -181,8 +196,9 @@ def test_wrong_secret_fails_fast_with_a_clear_reason(workdir, oauth_provider,
     assert "wrong-secret-SENTINEL" not in w.log_text()
 
 
-def test_token_endpoint_503_is_retried_with_backoff(workdir, oauth_provider,
+def test_token_endpoint_503_is_retried_with_backoff(workdir, long_lived,
                                                     mock_kafka):
+    oauth_provider = long_lived
     oauth_provider.add_fault(provider="vectara-auth", status=503, times=2)
     w, _ = start(workdir, mock_kafka, oauth_provider)
     with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
@@ -215,8 +231,9 @@ def test_token_endpoint_down_fails_calls_retryable(workdir, oauth_provider,
     assert token_fetches(oauth_provider) == 3
 
 
-def test_slow_token_endpoint_does_not_block_other_accounts(workdir, oauth_provider,
+def test_slow_token_endpoint_does_not_block_other_accounts(workdir, long_lived,
                                                            mock_kafka):
+    oauth_provider = long_lived
     oauth_provider.add_fault(provider="vectara-auth", latency_ms=1500)
     w, _ = start(workdir, mock_kafka, oauth_provider)
     rid = "req_slow"

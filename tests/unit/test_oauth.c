@@ -85,6 +85,26 @@ static void test_refresh_early_in_the_background(void **state)
         oauth_free(o);
 }
 
+/* A 2 s token that took 1.5 s to come: counted from the request it would
+ * be stale on arrival, every time. */
+static void test_slow_answer_counts_from_arrival(void **state)
+{
+        int64_t wake;
+        (void)state;
+        struct oauth *o = fresh(&form_cfg);
+        oauth_fetch_started(o, 0);
+        answer_token(o, "tok-slow-1234567", 2, 1500);
+        assert_int_equal(oauth_status(o, 1500, &wake), OAUTH_READY);
+        assert_int_equal(oauth_fetched_at(o), 1500);
+        assert_int_equal(oauth_status(o, 1500 + 1799, &wake), OAUTH_READY);
+        assert_int_equal(oauth_status(o, 1500 + 1800, &wake), OAUTH_WAIT);
+        /* A quick answer still counts from the request. */
+        oauth_fetch_started(o, 5000);
+        answer_token(o, "tok-fast-1234567", 2, 5100);
+        assert_int_equal(oauth_fetched_at(o), 5000);
+        oauth_free(o);
+}
+
 static void test_401_invalidates_only_the_token_it_was_sent_with(void **state)
 {
         int64_t wake;
@@ -458,6 +478,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_cold_start_one_fetch_then_ready),
             cmocka_unit_test(test_refresh_early_in_the_background),
+            cmocka_unit_test(test_slow_answer_counts_from_arrival),
             cmocka_unit_test(
                 test_401_invalidates_only_the_token_it_was_sent_with),
             cmocka_unit_test(test_5xx_backs_off_then_fails_the_account),
