@@ -585,7 +585,7 @@ def resolve_config(binary, files, cfg_file):
             with open(os.path.join(tmp, k), "w", encoding="utf-8") as f:
                 f.write(v)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        out = subprocess.run([binary, "check-config", "--json", "-c", os.path.join(tmp, cfg_file)],
+        out = subprocess.run([binary, "check-config", "--json", "--no-secrets", "-c", os.path.join(tmp, cfg_file)],
                              capture_output=True, text=True, env=env, timeout=60)
     if out.returncode != 0:
         return None, (out.stderr or out.stdout).strip()[:500]

@@ -239,6 +239,22 @@ static rd_kafka_conf_t *producer_conf(struct kafka *k, char *errstr,
         return conf;
 }
 
+int kafka_check_conf(const struct settings *s, char *errstr, size_t errstr_size)
+{
+        /* The very confs kafka_new() would build, so defaults, forced
+         * properties and the file's all meet as they will at run time. */
+        struct kafka k = {.settings = s};
+        rd_kafka_conf_t *c = consumer_conf(&k, NULL, errstr, errstr_size);
+        if (!c)
+                return -1;
+        rd_kafka_conf_destroy(c);
+        rd_kafka_conf_t *p = producer_conf(&k, errstr, errstr_size);
+        if (!p)
+                return -1;
+        rd_kafka_conf_destroy(p);
+        return 0;
+}
+
 static int make_pipe(int p[2])
 {
         if (pipe(p) != 0)

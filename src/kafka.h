@@ -35,6 +35,12 @@ struct kafka_callbacks {
 struct kafka *kafka_new(const struct settings *s, const char *instance_id,
                         const struct kafka_callbacks *cb, char *errstr,
                         size_t errstr_size);
+/* Builds (and drops) both clients' librdkafka configurations from s
+ * without creating a client: 0, or -1 with the property librdkafka
+ * refuses (check-config, and run before it connects: a bad property is a
+ * configuration error, not a runtime failure). */
+int kafka_check_conf(const struct settings *s, char *errstr,
+                     size_t errstr_size);
 /* Destroys without closing (use kafka_close first for a clean exit). */
 void kafka_free(struct kafka *k);
 

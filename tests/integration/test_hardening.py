@@ -192,7 +192,8 @@ def test_bad_config_names_file_line_and_setting(workdir):
         with open(path, "w") as f:
             f.write(bad)
         line = bad[:bad.index(new)].count("\n") + 1
-        r = run_cli("check-config", "-c", path)
+        r = run_cli("check-config", "-c", path,
+                    env=dict(SECRETS, KAFKA_SASL_PASSWORD="kp-SENTINEL-kafka"))
         assert r.returncode == 3, (field, r.stdout, r.stderr)
         assert f"{path}:{line}:" in r.stderr, (field, line, r.stderr)
         assert field in r.stderr, (field, r.stderr)
