@@ -57,9 +57,9 @@ import referencing
 import referencing.jsonschema
 import yaml
 
-# Time the worker may still need after its drain deadline before it exits,
-# beyond the producer flush read from src/worker.c: the consumer close
-# (final commit, revocation) and process exit.
+# Time the worker may still need after its drain deadline before it exits:
+# the close and flush end by the deadline (src/worker.c), this is process
+# exit (destroying the clients) with room to spare.
 CLOSE_MARGIN_MS = 5000
 # Packages every Debian slim image already has.
 BASE_IMAGE_PACKAGES = {"libc6"}
@@ -163,9 +163,11 @@ class CodeFacts:
                     f"src/metrics.c: cannot find the route served by {handler}")
 
         worker = read("src/worker.c")
-        self.flush_ms = int(_need(r"kafka_close\(\s*w->kafka\s*,\s*(\d+)\s*\)", worker,
-                                  "the producer flush timeout of kafka_close()",
-                                  "src/worker.c").group(1))
+        # kafka_close(w->kafka, w->stop_deadline): the close and the flush
+        # end by the drain deadline itself, nothing is added after it.
+        close = _need(r"kafka_close\(\s*w->kafka\s*,\s*(\d+|w->stop_deadline)\s*\)",
+                      worker, "the deadline of kafka_close()", "src/worker.c").group(1)
+        self.flush_ms = 0 if close == "w->stop_deadline" else int(close)
         kafka = read("src/kafka.c")
         self.offset_reset_default = _need(
             r"\"auto\.offset\.reset=(\w+)\"", kafka,

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "settings.h"
 
@@ -495,13 +496,47 @@ int kafka_producer_fatal(struct kafka *k, char *errstr, size_t errstr_size)
                RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-int kafka_close(struct kafka *k, int64_t flush_ms)
+static int ms_until(int64_t deadline, int cap)
 {
-        rd_kafka_resp_err_t err = rd_kafka_consumer_close(k->consumer);
-        if (err)
+        int64_t left = deadline - clock_mono_ms();
+        return left <= 0 ? 0 : left < cap ? (int)left : cap;
+}
+
+/* rd_kafka_consumer_close() has no timeout: while the group rebalances it
+ * waits for the JoinGroup answer, which the coordinator holds until every
+ * member rejoined or timed out — 30 s and more when a departed static
+ * member is awaited, past the kubelet's grace period. The queue form lets
+ * us serve the revocation (its commit) and give up at the deadline. */
+static void close_consumer(struct kafka *k, int64_t deadline)
+{
+        rd_kafka_queue_t *q = rd_kafka_queue_new(k->consumer);
+        int64_t t0 = clock_mono_ms();
+        rd_kafka_error_t *e = rd_kafka_consumer_close_queue(k->consumer, q);
+        if (e) {
                 log_warn(NULL, NULL, "consumer close: %s",
-                         rd_kafka_err2str(err));
-        err = rd_kafka_flush(k->producer, (int)flush_ms);
+                         rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+        }
+        while (!e && !rd_kafka_consumer_closed(k->consumer) &&
+               clock_mono_ms() < deadline)
+                rd_kafka_queue_poll_callback(q, ms_until(deadline, 100));
+        if (!e && !rd_kafka_consumer_closed(k->consumer))
+                log_warn(NULL, NULL,
+                         "consumer close unfinished at the drain deadline "
+                         "(%lld ms): the group notices our departure by the "
+                         "session timeout",
+                         (long long)(clock_mono_ms() - t0));
+        else
+                log_info(NULL, NULL, "consumer closed in %lld ms",
+                         (long long)(clock_mono_ms() - t0));
+        rd_kafka_queue_destroy(q);
+}
+
+int kafka_close(struct kafka *k, int64_t deadline)
+{
+        close_consumer(k, deadline);
+        rd_kafka_resp_err_t err =
+            rd_kafka_flush(k->producer, ms_until(deadline, INT32_MAX));
         if (err) {
                 log_error(
                     NULL, NULL, "producer flush: %s, %d message(s) undelivered",

@@ -88,8 +88,9 @@ size_t kafka_assigned_count(const struct kafka *k);
 /* 0 if the producer has not hit a fatal error. */
 int kafka_producer_fatal(struct kafka *k, char *errstr, size_t errstr_size);
 
-/* Leaves the group (committing stored offsets) and flushes the producer
- * for at most flush_ms. 0 if every message was delivered. */
-int kafka_close(struct kafka *k, int64_t flush_ms);
+/* Leaves the group (committing stored offsets) and flushes the producer,
+ * both by deadline (clock_mono_ms()), whatever the group is doing. 0 if
+ * every message was delivered. */
+int kafka_close(struct kafka *k, int64_t deadline);
 
 #endif
