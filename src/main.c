@@ -53,7 +53,6 @@ static void usage(FILE *fp)
             "      --metrics-port N  metrics.port (overrides config)\n"
             "  -X NAME=VALUE         librdkafka property, repeatable\n"
             "  -l, --log-level L     debug, info, warn, error\n"
-            "      --check-config    same as the check-config command\n"
             "      --json            check-config: the resolved settings as "
             "JSON\n"
             "      --no-secrets      check-config: do not require the secret\n"
@@ -142,7 +141,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                 case 'l':
                         o->log_level = optarg;
                         break;
-                case 'C':
+                case 'C': /* old spelling, kept working, not shown */
                         o->command = "check-config";
                         break;
                 case 'K':

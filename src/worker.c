@@ -771,8 +771,19 @@ static void turn(struct worker *w, int consume)
  * or the drain deadline passes. */
 static void commit_before_close(struct worker *w, int64_t deadline)
 {
+        int64_t t0 = clock_mono_ms();
         for (;;) {
-                rd_kafka_resp_err_t err = kafka_commit(w->kafka);
+                rd_kafka_resp_err_t err = kafka_commit_start(w->kafka);
+                /* Served while it waits: the rebalance it waits for needs
+                 * our polls to finish. */
+                while (!err && !w->fatal && clock_mono_ms() < deadline &&
+                       !kafka_commit_done(w->kafka, &err))
+                        turn(w, 1);
+                if (!err && !kafka_commit_done(w->kafka, &err))
+                        err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+                if (!err)
+                        log_info(NULL, NULL, "final commit in %lld ms",
+                                 (long long)(clock_mono_ms() - t0));
                 if (!err || w->fatal)
                         return;
                 if (clock_mono_ms() >= deadline) {
