@@ -72,5 +72,7 @@ char *metrics_render(struct metrics *m);
 /* 1 if /healthz / /readyz would answer 200 at mono_ms. */
 int metrics_healthy(struct metrics *m, int64_t mono_ms);
 int metrics_ready(struct metrics *m);
+/* Why /readyz would answer 503 (a line of text), or NULL when ready. */
+const char *metrics_unready_reason(struct metrics *m);
 
 #endif

@@ -268,7 +268,7 @@ rd_kafka_headers_t *outcome_ce_headers(const struct outcome_ce *ce)
         add_header(h, "ce_specversion", "1.0");
         add_header(h, "ce_id", id);
         add_header(h, "ce_source", or_empty(ce->source));
-        add_header(h, "ce_type", ce->type);
+        add_header(h, OUTCOME_H_CE_TYPE, ce->type);
         add_header(h, "ce_time", ts);
         add_header(h, "ce_subject", or_empty(ce->subject));
         add_header(h, "content-type", "application/json");

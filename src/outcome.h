@@ -12,6 +12,8 @@
 
 #define OUTCOME_CE_TYPE_CALL    "erasure.call.completed.v1"
 #define OUTCOME_CE_TYPE_SUMMARY "erasure.request.completed.v1"
+/* The CloudEvents header that carries one of the two (report reads it). */
+#define OUTCOME_H_CE_TYPE "ce_type"
 
 /* Dead-letter headers. Names are part of the wire format: never rename.
  * Every header the worker adds starts with OUTCOME_HEADER_PREFIX, so

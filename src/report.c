@@ -169,11 +169,11 @@ static int take_dead_letter(struct reader *r, const rd_kafka_message_t *m)
 {
         char id[256], part[32], off[32], code[128], reason[1024];
         return report_book_add_dead_letter(
-            r->book, header(m, "erasure-request-id", id, sizeof(id)),
-            header(m, "erasure-source-partition", part, sizeof(part)),
-            header(m, "erasure-source-offset", off, sizeof(off)),
-            header(m, "erasure-error-code", code, sizeof(code)),
-            header(m, "erasure-error-reason", reason, sizeof(reason)));
+            r->book, header(m, OUTCOME_H_REQUEST_ID, id, sizeof(id)),
+            header(m, OUTCOME_H_SOURCE_PARTITION, part, sizeof(part)),
+            header(m, OUTCOME_H_SOURCE_OFFSET, off, sizeof(off)),
+            header(m, OUTCOME_H_ERROR_CODE, code, sizeof(code)),
+            header(m, OUTCOME_H_ERROR_REASON, reason, sizeof(reason)));
 }
 
 static int take(struct reader *r, enum topic_kind k,
@@ -185,7 +185,7 @@ static int take(struct reader *r, enum topic_kind k,
                 return take_request(r, m);
         case TOPIC_OUTCOMES:
                 return report_book_add_outcome(
-                    r->book, header(m, "ce_type", type, sizeof(type)),
+                    r->book, header(m, OUTCOME_H_CE_TYPE, type, sizeof(type)),
                     m->payload, m->len);
         case TOPIC_DEAD_LETTER:
                 return take_dead_letter(r, m);

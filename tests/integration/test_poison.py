@@ -236,7 +236,10 @@ def test_revoke_abandons_unfinished_work_without_waiting(workdir, provider, mock
     # Requests stuck on a hung vendor are not finished work: a revoke hands
     # them over at once instead of turning the loop for rebalance_grace_ms
     # (30 s) inside the rebalance callback. The mock cluster itself takes
-    # about 10 s to let a new member in.
+    # about 10 s to let a new member in, and a second cooperative round to
+    # hand the revoked partition over: 13 s on an idle machine, 25 s seen
+    # under load. Waiting out the grace period would take 30 s plus both
+    # rounds, so 35 s still tells the two apart.
     provider.add_fault(provider="vectara", hang=True)
     cfg = dict(group="erasure-poison-revoke",
                worker={"rebalance_grace_ms": 30000, "drain_timeout_ms": 1000},
@@ -253,11 +256,11 @@ def test_revoke_abandons_unfinished_work_without_waiting(workdir, provider, mock
     b = start_worker(workdir, mock_kafka, provider, name="b", **cfg)
     while "assigned 1 partition" not in b.log_text() and \
             "assigned 2 partition" not in b.log_text():
-        assert time.monotonic() < t0 + 30, b.log_text()[-2000:]
+        assert time.monotonic() < t0 + 60, b.log_text()[-2000:]
         time.sleep(0.1)
     took = time.monotonic() - t0
     assert "of revoked partitions left to the next owner" in a.log_text()
-    assert took < 20, f"the second member waited {took:.1f} s for its partitions"
+    assert took < 35, f"the second member waited {took:.1f} s for its partitions"
     assert a.alive() and b.alive()
     a.kill()
     b.kill()
