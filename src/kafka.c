@@ -586,8 +586,12 @@ int kafka_close(struct kafka *k, int64_t deadline)
         commit_forget(k);
         k->close_deadline = deadline;
         close_consumer(k, deadline);
+        /* At least a second even past the deadline (a close held by a
+         * rebalance): what is queued then is usually a handful of events,
+         * and sending them beats repeating their requests. */
+        int flush_ms = ms_until(deadline, INT32_MAX);
         rd_kafka_resp_err_t err =
-            rd_kafka_flush(k->producer, ms_until(deadline, INT32_MAX));
+            rd_kafka_flush(k->producer, flush_ms < 1000 ? 1000 : flush_ms);
         if (err) {
                 log_error(
                     NULL, NULL, "producer flush: %s, %d message(s) undelivered",

@@ -825,8 +825,7 @@ static void drain(struct worker *w)
                         job_abandon(w, j);
         }
         commit_before_close(w, deadline);
-        log_info(NULL, NULL,
-                 "drained and committed, %lld ms left of the drain deadline",
+        log_info(NULL, NULL, "drain over, %lld ms left of the drain deadline",
                  (long long)(w->stop_deadline - clock_mono_ms()));
 }
 
@@ -845,8 +844,9 @@ int worker_run(struct worker *w, char *errstr, size_t errstr_size)
          * right. */
         if (!w->stopping)
                 w->stop_deadline = clock_mono_ms() + w->s->drain_timeout_ms;
-        /* Everything after SIGTERM ends by its deadline: the kubelet's
-         * grace period is sized on drain_timeout_ms alone. */
+        /* The drain, the final commit and the flush end by the deadline;
+         * leaving the group may wait past it for a rebalance (kafka.c),
+         * which the pods' grace period covers. */
         int64_t t0 = clock_mono_ms();
         int rc = kafka_close(w->kafka, w->stop_deadline);
         log_info(NULL, NULL, "closed in %lld ms (%lld ms before the deadline)",
