@@ -152,7 +152,9 @@ class CodeFacts:
             with open(os.path.join(repo, rel), encoding="utf-8") as f:
                 return f.read()
 
-        metrics = read("src/metrics.c")
+        # The routes moved to src/metrics_http.c; either file may hold them.
+        metrics = "".join(read(f) for f in ("src/metrics.c", "src/metrics_http.c")
+                          if os.path.exists(os.path.join(repo, f)))
         routes = re.findall(
             r"strcmp\(\s*url\s*,\s*\"(/[^\"]*)\"\s*\)\s*==\s*0\s*\)\s*return\s+(serve_\w+)",
             metrics)

@@ -296,20 +296,29 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
         return len;
 }
 
-static int build_headers(struct http_transfer *t,
-                         const struct provider_call *call)
+static int add_header_line(struct http_transfer *t,
+                           const struct provider_header *hd)
 {
         char line[8192];
-        for (size_t i = 0; i < call->nheaders; i++) {
-                const struct provider_header *hd = &call->headers[i];
-                int n =
-                    snprintf(line, sizeof(line), "%s: %s", hd->name, hd->value);
-                if (n < 0 || (size_t)n >= sizeof(line))
+        int n = snprintf(line, sizeof(line), "%s: %s", hd->name, hd->value);
+        if (n < 0 || (size_t)n >= sizeof(line))
+                return -1;
+        struct curl_slist *nl = curl_slist_append(t->headers, line);
+        if (!nl)
+                return -1;
+        t->headers = nl;
+        return 0;
+}
+
+static int build_headers(struct http_transfer *t, const struct http_request *rq)
+{
+        for (size_t i = 0; i < rq->nheaders; i++) {
+                if (add_header_line(t, &rq->headers[i]) != 0)
                         return -1;
-                struct curl_slist *nl = curl_slist_append(t->headers, line);
-                if (!nl)
+        }
+        for (size_t i = 0; i < rq->nextra; i++) {
+                if (add_header_line(t, &rq->extra[i]) != 0)
                         return -1;
-                t->headers = nl;
         }
         /* curl would otherwise add "Expect: 100-continue" to large POSTs,
          * costing a round trip per call. */
@@ -320,18 +329,17 @@ static int build_headers(struct http_transfer *t,
         return 0;
 }
 
-static void set_options(struct http_transfer *t,
-                        const struct provider_call *call,
+static void set_options(struct http_transfer *t, const struct http_request *rq,
                         const struct provider_limits *lim)
 {
         CURL *e = t->easy;
-        curl_easy_setopt(e, CURLOPT_URL, call->url);
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, call->method);
-        if (call->body) {
-                curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body);
-                curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE,
-                                 (long)strlen(call->body));
-        } else if (strcmp(call->method, "GET") != 0) {
+        curl_easy_setopt(e, CURLOPT_URL, rq->url);
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq->method);
+        if (rq->body) {
+                /* Copied: the request's strings may go once started. */
+                curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)rq->body_len);
+                curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, rq->body);
+        } else if (strcmp(rq->method, "GET") != 0) {
                 /* No body, but not a GET: keep curl from waiting for one. */
                 curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
         }
@@ -367,6 +375,23 @@ struct http_transfer *http_start(struct http *h,
                                  const struct provider_limits *limits,
                                  void *opaque, char *errstr, size_t errstr_size)
 {
+        struct http_request rq = {
+            .method = call->method,
+            .url = call->url,
+            .headers = call->headers,
+            .nheaders = call->nheaders,
+            .body = call->body,
+            .body_len = call->body ? strlen(call->body) : 0,
+        };
+        return http_start_request(h, &rq, limits, opaque, errstr, errstr_size);
+}
+
+struct http_transfer *http_start_request(struct http *h,
+                                         const struct http_request *rq,
+                                         const struct provider_limits *limits,
+                                         void *opaque, char *errstr,
+                                         size_t errstr_size)
+{
         struct http_transfer *t = calloc(1, sizeof(*t));
         if (!t) {
                 snprintf(errstr, errstr_size, "out of memory");
@@ -374,14 +399,14 @@ struct http_transfer *http_start(struct http *h,
         }
         t->opaque = opaque;
         t->easy = easy_get(h);
-        if (!t->easy || build_headers(t, call) != 0) {
+        if (!t->easy || build_headers(t, rq) != 0) {
                 snprintf(errstr, errstr_size, "cannot prepare transfer");
                 curl_slist_free_all(t->headers);
                 easy_put_back(h, t->easy);
                 free(t);
                 return NULL;
         }
-        set_options(t, call, limits);
+        set_options(t, rq, limits);
         t->shard = shard_pick(h);
         if (curl_multi_add_handle(t->shard->multi, t->easy) != CURLM_OK) {
                 snprintf(errstr, errstr_size, "curl_multi_add_handle failed");

@@ -41,6 +41,25 @@ struct http_transfer *http_start(struct http *h,
                                  const struct provider_limits *limits,
                                  void *opaque, char *errstr,
                                  size_t errstr_size);
+/* Any request: a provider call with headers added at send time (an OAuth
+ * token), or a call that is not a provider's action (a token fetch). The
+ * strings need only live until http_start_request() returns. */
+struct http_request {
+        const char *method;
+        const char *url;
+        const struct provider_header *headers;
+        size_t nheaders;
+        const struct provider_header *extra; /* sent after headers */
+        size_t nextra;
+        const char *body; /* NULL: none */
+        size_t body_len;
+};
+
+struct http_transfer *http_start_request(struct http *h,
+                                         const struct http_request *rq,
+                                         const struct provider_limits *limits,
+                                         void *opaque, char *errstr,
+                                         size_t errstr_size);
 /* Aborts a transfer; its result is never reported. */
 void http_cancel(struct http *h, struct http_transfer *t);
 

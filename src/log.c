@@ -37,13 +37,15 @@ static FILE *log_out; /* NULL: stderr, which is not a constant initialiser */
 struct log_secret {
         char *value;
         size_t len;
-        int plain; /* see log_secret_plain() */
+        int plain;           /* see log_secret_plain() */
+        unsigned long owner; /* which log_add_secret() added it */
 };
 
 static struct log_secret log_secrets[LOG_MAX_SECRETS * LOG_FORMS_PER_SECRET];
 static size_t log_nsecrets; /* entries of log_secrets[] in use */
 static size_t log_nvalues;  /* secrets registered, counted for the bound */
 static int log_secrets_overflowed;
+static unsigned long log_owner; /* of the value being added */
 /* One bit per pair of bytes some entry starts with: most positions of a
  * line start none, and are passed over without comparing each entry. */
 static unsigned char log_pairs[65536 / 8];
@@ -139,6 +141,7 @@ static void log_add_form(const char *value, size_t len)
         log_secrets[log_nsecrets].value = copy;
         log_secrets[log_nsecrets].len = len;
         log_secrets[log_nsecrets].plain = log_secret_plain(copy, len);
+        log_secrets[log_nsecrets].owner = log_owner;
         log_nsecrets++;
         log_pairs[log_pair(copy) / 8] |=
             (unsigned char)(1u << log_pair(copy) % 8);
@@ -237,8 +240,33 @@ void log_add_secret(const char *value)
                 return;
         }
         log_nvalues++;
+        log_owner++;
         log_add_form(value, len);
         log_add_encodings(value, len);
+}
+
+void log_forget_secret(const char *value)
+{
+        if (!value)
+                return;
+        size_t len = strlen(value), i = 0, o = 0;
+        unsigned long owner = 0;
+        for (i = 0; i < log_nsecrets; i++) {
+                if (log_secrets[i].len == len &&
+                    memcmp(log_secrets[i].value, value, len) == 0)
+                        owner = log_secrets[i].owner;
+        }
+        if (!owner)
+                return;
+        /* The pair bits stay set: they only speed up the scan. */
+        for (i = 0; i < log_nsecrets; i++) {
+                if (log_secrets[i].owner == owner)
+                        free(log_secrets[i].value);
+                else
+                        log_secrets[o++] = log_secrets[i];
+        }
+        log_nsecrets = o;
+        log_nvalues--;
 }
 
 void log_clear_secrets(void)

@@ -26,6 +26,9 @@ void log_set_output(FILE *fp);
  * masking them would mangle ordinary text and they are no secret anyway.
  * At most 64 values are kept; one more is reported once with log_error. */
 void log_add_secret(const char *value);
+/* Forgets one value and its encodings (a replaced OAuth token), so that
+ * short-lived secrets do not use up the bound. */
+void log_forget_secret(const char *value);
 /* Forgets all registered secrets (tests, and process exit for valgrind). */
 void log_clear_secrets(void);
 /* Overwrites in place every registered secret (or form of one) in s. */

@@ -332,6 +332,12 @@ static int cmd_check_config(const struct settings *s, int no_secrets)
                     (long long)l->timeout_ms, l->max_attempts,
                     (long long)l->budget_ms, l->tls_verify ? "on" : "OFF");
                 print_account_access(a, l, no_secrets);
+                const struct provider_oauth *oa = provider_account_oauth(a);
+                if (oa)
+                        printf("  oauth2 client credentials: token_url=%s "
+                               "client_auth=%s\n",
+                               oa->token_url,
+                               oa->basic_auth ? "basic" : "form");
         }
         return 0;
 }
@@ -352,6 +358,11 @@ static void print_call(const struct provider_call *c)
         for (size_t h = 0; h < c->nheaders; h++)
                 printf("  %s: %s\n", c->headers[h].name,
                        c->headers[h].secret ? "****" : c->headers[h].value);
+        /* The token is fetched at run time; plan never fetches one. */
+        const struct provider_oauth *oa = provider_account_oauth(c->account);
+        if (oa)
+                printf("  %s: %s**** (OAuth token from %s)\n", oa->header,
+                       oa->prefix, oa->token_url);
         if (c->body)
                 printf("  body: %s\n", c->body);
         printf("  # %s/%s %s resource=%s\n", c->provider, c->account_name,

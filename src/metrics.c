@@ -49,6 +49,8 @@ enum family {
         FAM_RETRIES,
         FAM_DURATION,
         FAM_COMMITTED,
+        FAM_TOKEN_FETCHES,
+        FAM_TOKEN_AGE,
         FAM_COUNT
 };
 
@@ -110,6 +112,19 @@ static const struct family_desc families[FAM_COUNT] = {
                        KIND_GAUGE,
                        1,
                        {"partition"}},
+    [FAM_TOKEN_FETCHES] = {"erasure_oauth_token_fetches_total",
+                           "OAuth token requests, by account and result "
+                           "(ok, rejected, error).",
+                           KIND_COUNTER,
+                           3,
+                           {"provider", "account", "result"}},
+    /* gauge holds when the token was requested (mono ms); rendered as
+     * an age so that it grows between fetches. */
+    [FAM_TOKEN_AGE] = {"erasure_oauth_token_age_seconds",
+                       "Age of the OAuth token in use, by account.",
+                       KIND_GAUGE,
+                       2,
+                       {"provider", "account"}},
 };
 
 static const double bucket_bounds[NBUCKETS - 1] = {
@@ -526,6 +541,23 @@ void metrics_offset_committed(struct metrics *m, int32_t partition,
         pthread_mutex_unlock(&m->lock);
 }
 
+void metrics_token_fetched(struct metrics *m, const char *provider,
+                           const char *account, const char *result,
+                           int64_t fetched_mono_ms)
+{
+        const char *values[3] = {provider, account, result};
+        struct series *s;
+
+        if (!m)
+                return;
+        pthread_mutex_lock(&m->lock);
+        count_locked(m, FAM_TOKEN_FETCHES, values);
+        s = fetched_mono_ms >= 0 ? series_get(m, FAM_TOKEN_AGE, values) : NULL;
+        if (s)
+                s->gauge = fetched_mono_ms;
+        pthread_mutex_unlock(&m->lock);
+}
+
 void metrics_set_producer_healthy(struct metrics *m, int healthy)
 {
         if (!m)
@@ -761,11 +793,30 @@ static void render_requests(struct buf *b, const struct metrics *m)
         render_family(b, m, FAM_DEAD_LETTERED);
 }
 
-static void render_calls(struct buf *b, const struct metrics *m)
+static void render_token_ages(struct buf *b, const struct metrics *m,
+                              int64_t now_ms)
+{
+        const struct family_desc *f = &families[FAM_TOKEN_AGE];
+        render_header(b, f->name, f->help, "gauge");
+        for (int at = m->head[FAM_TOKEN_AGE]; at >= 0;
+             at = m->series[at].next) {
+                int64_t age = now_ms - m->series[at].gauge;
+                if (age < 0)
+                        age = 0;
+                buf_adds(b, f->name);
+                render_labels(b, &m->series[at], NULL);
+                buf_printf(b, " %" PRId64 ".%03" PRId64 "\n", age / 1000,
+                           age % 1000);
+        }
+}
+
+static void render_calls(struct buf *b, const struct metrics *m, int64_t now_ms)
 {
         render_family(b, m, FAM_CALLS);
         render_family(b, m, FAM_RETRIES);
         render_family(b, m, FAM_DURATION);
+        render_family(b, m, FAM_TOKEN_FETCHES);
+        render_token_ages(b, m, now_ms);
 }
 
 /* Issue 15: GDPR gives a month; these show it running out. */
@@ -823,7 +874,7 @@ char *metrics_render(struct metrics *m)
         buf_init(&b, METRICS_MAX_RENDER);
         pthread_mutex_lock(&m->lock);
         render_requests(&b, m);
-        render_calls(&b, m);
+        render_calls(&b, m, now_ms);
         render_state(&b, m, now_ms);
         pthread_mutex_unlock(&m->lock);
         return buf_take(&b);

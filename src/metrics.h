@@ -47,6 +47,11 @@ void metrics_call_finished(struct metrics *m, const char *provider,
                            double latency_s);
 void metrics_call_retried(struct metrics *m, const char *provider,
                           const char *action);
+/* A token fetch ended; result "ok", "rejected" or "error". On "ok",
+ * fetched_mono_ms (when it was requested) starts the token age. */
+void metrics_token_fetched(struct metrics *m, const char *provider,
+                           const char *account, const char *result,
+                           int64_t fetched_mono_ms);
 void metrics_set_in_flight(struct metrics *m, size_t requests, size_t calls);
 void metrics_set_paused_partitions(struct metrics *m, size_t n);
 void metrics_set_assigned_partitions(struct metrics *m, size_t n);

@@ -65,6 +65,24 @@ int provider_account_plain_http(const struct provider_account *acct);
 const char *provider_account_secret_slot(const struct provider_account *acct,
                                          size_t i, const char **env_var);
 
+/* OAuth 2.0 client credentials (RFC 6749 §4.4) of an account whose scheme
+ * has kind = "oauth2_client_credentials". client_id and client_secret are
+ * NULL only when missing secrets were allowed (plan, check-config). */
+struct provider_oauth {
+        const char *token_url;
+        const char *client_id;
+        const char *client_secret;
+        const char *scope;    /* NULL: not sent */
+        const char *audience; /* NULL: not sent */
+        int basic_auth;       /* 1: HTTP Basic (RFC 6749 §2.3.1); 0: form */
+        const char *header;   /* the API calls' header for the token */
+        const char *prefix;   /* before the token, e.g. "Bearer " */
+};
+
+/* NULL unless the account's scheme is oauth2_client_credentials. */
+const struct provider_oauth *
+provider_account_oauth(const struct provider_account *acct);
+
 /* Every secret value loaded (for log_add_secret()); NULL past the end. */
 const char *provider_secret_at(const struct provider_registry *reg, size_t i);
 

@@ -367,6 +367,10 @@ static int pick_scheme(struct loader *ld, const config_setting_t *s,
 static int slot_is_declared(const struct provider_def *d, const char *slot)
 {
         for (size_t i = 0; i < d->nschemes; i++) {
+                if (d->schemes[i].oauth &&
+                    (strcmp(slot, OAUTH_SLOT_ID) == 0 ||
+                     strcmp(slot, OAUTH_SLOT_SECRET) == 0))
+                        return 1;
                 for (size_t j = 0; j < d->schemes[i].n; j++) {
                         const char *s = d->schemes[i].headers[j].secret;
                         if (s && strcmp(s, slot) == 0)
@@ -427,21 +431,21 @@ static int note_secret_env(struct loader *ld, const config_setting_t *e,
 /* The secret's value from the environment; never quoted in errors. */
 static int read_secret(struct loader *ld, const config_setting_t *s,
                        struct provider_account *acct, const char *scheme,
-                       const struct auth_header *h, const char **out)
+                       const char *slot, const char **out)
 {
         const config_setting_t *ss = config_setting_get_member(s, "secrets");
         const config_setting_t *e =
-            ss ? config_setting_get_member(ss, h->secret) : NULL;
+            ss ? config_setting_get_member(ss, slot) : NULL;
         char child[NAME_MAX_LEN + 16];
         if (!e) {
                 snprintf(child, sizeof(child), "%s%s", ss ? "" : "secrets.",
-                         h->secret);
+                         slot);
                 return confread_fail(&ld->cr, ss ? ss : s, child,
                                      "missing (auth scheme %s needs it)",
                                      scheme);
         }
         const char *var = config_setting_get_string(e);
-        if (note_secret_env(ld, e, acct, h->secret, var) != 0)
+        if (note_secret_env(ld, e, acct, slot, var) != 0)
                 return -1;
         const char *v = getenv(var);
         if (!v || !v[0]) {
@@ -477,7 +481,7 @@ static int build_auth_header(struct loader *ld, const config_setting_t *s,
         buf_init(&b, 8000);
         if (h->secret) {
                 out->secret = 1;
-                if (read_secret(ld, s, acct, scheme, h, &secret) != 0)
+                if (read_secret(ld, s, acct, scheme, h->secret, &secret) != 0)
                         return -1;
                 if (secret) {
                         buf_adds(&b, h->prefix);
@@ -501,6 +505,73 @@ static int build_auth_header(struct loader *ld, const config_setting_t *s,
         return 0;
 }
 
+static int load_token_url(struct loader *ld, const config_setting_t *s,
+                          struct provider_account *acct,
+                          const struct oauth_def *o)
+{
+        const config_setting_t *us = config_setting_get_member(s, "token_url");
+        const char *url = o->token_url;
+        char where[64];
+
+        if (us && confread_need_string(&ld->cr, s, "token_url", &url) < 0)
+                return -1;
+        if (!url)
+                return confread_fail(&ld->cr, s, "token_url",
+                                     "missing (the scheme %s has none)",
+                                     acct->auth);
+        if (!us)
+                us = o->token_url_setting;
+        confread_path(s, where, sizeof(where));
+        if (check_base_url(ld, us, url, acct->allow_plain_http, where) != 0)
+                return -1;
+        if (strncmp(url, "http://", 7) == 0 && !insecure_allowed(url))
+                return confread_fail(&ld->cr, us, NULL,
+                                     "plain http:// refused: the host is not "
+                                     "loopback (or set %s=1)",
+                                     ALLOW_INSECURE_ENV);
+        return confread_strdup(&ld->cr, us, url, &acct->oauth_token_url);
+}
+
+static int dup_secret(struct loader *ld, const config_setting_t *s,
+                      const char *v, char **out)
+{
+        return v ? confread_strdup(&ld->cr, s, v, out) : 0;
+}
+
+/* The token itself is fetched at run time (src/oauth.h); here only what
+ * the fetch needs. */
+static int load_oauth_account(struct loader *ld, const config_setting_t *s,
+                              struct provider_account *acct,
+                              const struct scheme *sc)
+{
+        const struct oauth_def *o = sc->oauth;
+        const char *id = NULL, *secret = NULL;
+
+        acct->secret_slots = alloc_array(2, sizeof(*acct->secret_slots));
+        acct->secret_envs = alloc_array(2, sizeof(*acct->secret_envs));
+        if (!acct->secret_slots || !acct->secret_envs)
+                return confread_fail_nomem(&ld->cr, s);
+        if (load_token_url(ld, s, acct, o) != 0 ||
+            read_secret(ld, s, acct, sc->name, OAUTH_SLOT_ID, &id) != 0 ||
+            read_secret(ld, s, acct, sc->name, OAUTH_SLOT_SECRET, &secret) !=
+                0 ||
+            dup_secret(ld, s, id, &acct->oauth_client_id) != 0 ||
+            dup_secret(ld, s, secret, &acct->oauth_client_secret) != 0)
+                return -1;
+        acct->has_oauth = 1;
+        acct->oauth = (struct provider_oauth){
+            .token_url = acct->oauth_token_url,
+            .client_id = acct->oauth_client_id,
+            .client_secret = acct->oauth_client_secret,
+            .scope = o->scope,
+            .audience = o->audience,
+            .basic_auth = o->basic_auth,
+            .header = o->header,
+            .prefix = o->prefix,
+        };
+        return 0;
+}
+
 static int load_auth_headers(struct loader *ld, const config_setting_t *s,
                              struct provider_account *acct, const char **vals)
 {
@@ -514,6 +585,12 @@ static int load_auth_headers(struct loader *ld, const config_setting_t *s,
         if (!sc)
                 return 0;
         acct->auth = sc->name;
+        if (sc->oauth)
+                return load_oauth_account(ld, s, acct, sc);
+        if (config_setting_get_member(s, "token_url"))
+                return confread_fail(
+                    &ld->cr, config_setting_get_member(s, "token_url"), NULL,
+                    "only for an auth scheme of kind " OAUTH_KIND);
         acct->headers = alloc_array(sc->n, sizeof(*acct->headers));
         acct->secret_slots = alloc_array(sc->n, sizeof(*acct->secret_slots));
         acct->secret_envs = alloc_array(sc->n, sizeof(*acct->secret_envs));
@@ -574,7 +651,7 @@ static int load_account_identity(struct loader *ld, const config_setting_t *s,
             "provider",         "name",       "auth",
             "secrets",          "vars",       "base_url",
             "allow_plain_http", "tls_verify", "ca_file",
-            "limits",           NULL};
+            "limits",           "token_url",  NULL};
         const char *prov, *name = "default";
         const struct provider_registry *reg = ld->reg;
 
@@ -646,6 +723,9 @@ void provider_account_free(struct provider_account *a)
                 free(a->secret_envs[i]);
         free(a->secret_envs);
         free(a->secret_slots);
+        free(a->oauth_token_url);
+        free(a->oauth_client_id);
+        free(a->oauth_client_secret);
 }
 
 int provider_load_accounts(struct loader *ld, const config_t *cfg)

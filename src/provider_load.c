@@ -100,15 +100,88 @@ static int load_auth_header(struct loader *ld, const config_setting_t *e,
                                    &h->value);
 }
 
+/* An optional string setting, dflt when absent; "" only if may_be_empty. */
+static int oauth_string(struct loader *ld, const config_setting_t *s,
+                        const char *name, const char *dflt, int may_be_empty,
+                        char **out)
+{
+        const char *v = dflt;
+        int rc = confread_string(&ld->cr, s, name, &v);
+        if (rc < 0)
+                return -1;
+        if (!v)
+                return 0;
+        const config_setting_t *vs = config_setting_get_member(s, name);
+        if (rc > 0 && !v[0] && !may_be_empty)
+                return confread_fail(&ld->cr, vs, NULL, "must not be empty");
+        if (has_ctl(v, strlen(v)))
+                return confread_fail(&ld->cr, vs, NULL,
+                                     "contains a control character");
+        return confread_strdup(&ld->cr, s, v, out);
+}
+
+static int load_client_auth(struct loader *ld, const config_setting_t *s,
+                            struct oauth_def *o)
+{
+        const char *v = "form";
+        if (confread_string(&ld->cr, s, "client_auth", &v) < 0)
+                return -1;
+        if (strcmp(v, "form") != 0 && strcmp(v, "basic") != 0)
+                return confread_fail(
+                    &ld->cr, config_setting_get_member(s, "client_auth"), NULL,
+                    "must be \"form\" or \"basic\" (RFC 6749 2.3.1)");
+        o->basic_auth = strcmp(v, "basic") == 0;
+        return 0;
+}
+
+/* SCHEME = { kind = "oauth2_client_credentials"; token_url = ...; } */
+static int load_oauth_scheme(struct loader *ld, const config_setting_t *s,
+                             struct scheme *sc)
+{
+        static const char *const keys[] = {
+            "kind",   "token_url",   "scope",  "audience",
+            "header", "client_auth", "prefix", NULL};
+        const char *kind;
+        if (confread_check_keys(&ld->cr, s, keys) != 0 ||
+            confread_need_string(&ld->cr, s, "kind", &kind) < 0)
+                return -1;
+        if (strcmp(kind, OAUTH_KIND) != 0)
+                return confread_fail(
+                    &ld->cr, config_setting_get_member(s, "kind"), NULL,
+                    "unknown kind %.*s (known: " OAUTH_KIND ")", ECHO_MAX,
+                    kind);
+        struct oauth_def *o = calloc(1, sizeof(*o));
+        if (!o)
+                return confread_fail_nomem(&ld->cr, s);
+        sc->oauth = o;
+        o->token_url_setting = config_setting_get_member(s, "token_url");
+        if (oauth_string(ld, s, "token_url", NULL, 0, &o->token_url) != 0 ||
+            oauth_string(ld, s, "scope", NULL, 0, &o->scope) != 0 ||
+            oauth_string(ld, s, "audience", NULL, 0, &o->audience) != 0 ||
+            oauth_string(ld, s, "header", "Authorization", 0, &o->header) !=
+                0 ||
+            oauth_string(ld, s, "prefix", "Bearer ", 1, &o->prefix) != 0 ||
+            load_client_auth(ld, s, o) != 0)
+                return -1;
+        if (!all_chars(o->header, is_token_char))
+                return confread_fail(&ld->cr,
+                                     config_setting_get_member(s, "header"),
+                                     NULL, "is not an HTTP header name");
+        return 0;
+}
+
 static int load_scheme(struct loader *ld, const config_setting_t *s,
                        struct provider_def *d, struct scheme *sc)
 {
         if (confread_strdup(&ld->cr, s, config_setting_name(s), &sc->name) != 0)
                 return -1;
+        if (config_setting_is_group(s))
+                return load_oauth_scheme(ld, s, sc);
         if (!config_setting_is_list(s))
                 return confread_fail(&ld->cr, s, NULL,
                                      "must be a list ( { header = ...; "
-                                     "}, ... )");
+                                     "}, ... ) or a group { kind = "
+                                     "\"" OAUTH_KIND "\"; ... }");
         size_t n = (size_t)config_setting_length(s);
         if (n == 0)
                 return confread_fail(&ld->cr, s, NULL, "must not be empty");
@@ -284,6 +357,14 @@ static void def_free(struct provider_def *d)
                 }
                 free(sc->headers);
                 free(sc->name);
+                if (sc->oauth) {
+                        free(sc->oauth->token_url);
+                        free(sc->oauth->scope);
+                        free(sc->oauth->audience);
+                        free(sc->oauth->header);
+                        free(sc->oauth->prefix);
+                        free(sc->oauth);
+                }
         }
         free(d->schemes);
         for (size_t i = 0; i < d->nactions; i++)
@@ -413,6 +494,12 @@ const char *provider_account_secret_slot(const struct provider_account *acct,
                 return NULL;
         *env_var = acct->secret_envs[i];
         return acct->secret_slots[i];
+}
+
+const struct provider_oauth *
+provider_account_oauth(const struct provider_account *acct)
+{
+        return acct->has_oauth ? &acct->oauth : NULL;
 }
 
 const char *provider_secret_at(const struct provider_registry *reg, size_t i)

@@ -174,10 +174,27 @@ struct auth_header {
         const config_setting_t *where;
 };
 
+/* kind = "oauth2_client_credentials": the token is fetched at run time
+ * (src/oauth.h); its secret slots are fixed. */
+#define OAUTH_KIND        "oauth2_client_credentials"
+#define OAUTH_SLOT_ID     "client_id"
+#define OAUTH_SLOT_SECRET "client_secret"
+
+struct oauth_def {
+        char *token_url;
+        const config_setting_t *token_url_setting; /* during load only */
+        char *scope;
+        char *audience;
+        char *header;
+        char *prefix;
+        int basic_auth;
+};
+
 struct scheme {
         char *name;
         struct auth_header *headers;
         size_t n;
+        struct oauth_def *oauth; /* NULL: a list of headers */
 };
 
 struct provider_def {
@@ -208,6 +225,13 @@ struct provider_account {
         const char **secret_slots; /* borrowed from the definition */
         char **secret_envs;
         size_t nsecret_envs;
+        /* Set when the scheme is oauth2_client_credentials; the strings
+         * below are owned, the rest borrowed from the definition. */
+        int has_oauth;
+        struct provider_oauth oauth;
+        char *oauth_token_url;
+        char *oauth_client_id;
+        char *oauth_client_secret;
 };
 
 struct provider_registry {

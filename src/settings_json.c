@@ -174,6 +174,19 @@ static json_t *secrets_json(const struct provider_account *a)
         return obj;
 }
 
+static json_t *oauth_json(const struct provider_account *a)
+{
+        const struct provider_oauth *oa = provider_account_oauth(a);
+        if (!oa)
+                return json_null();
+        /* Where and how the token is fetched; never the credentials. */
+        return json_pack("{s:s, s:s, s:o, s:o, s:s}", "token_url",
+                         oa->token_url, "client_auth",
+                         oa->basic_auth ? "basic" : "form", "scope",
+                         string_or_null(oa->scope), "audience",
+                         string_or_null(oa->audience), "header", oa->header);
+}
+
 static json_t *account_json(const struct provider_account *a)
 {
         const struct provider_limits *l = provider_account_limits(a);
@@ -184,6 +197,7 @@ static json_t *account_json(const struct provider_account *a)
             put(o, "base_url", json_string(provider_account_base_url(a))) ||
             put(o, "auth", string_or_null(provider_account_auth(a))) ||
             put(o, "secret_env", secrets_json(a)) ||
+            put(o, "oauth", oauth_json(a)) ||
             put(o, "allow_plain_http",
                 json_boolean(provider_account_plain_http(a))) ||
             put(o, "tls_verify", json_boolean(l->tls_verify)) ||

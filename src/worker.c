@@ -234,7 +234,19 @@ static void call_start(struct worker *w, struct call *c, int64_t now)
                 c->started_wall = clock_wall_ms();
         }
         c->attempt_mono = now;
-        c->xfer = http_start(w->http, c->pc, a->lim, c, err, sizeof(err));
+        const struct provider_call *pc = c->pc;
+        struct provider_header token;
+        struct http_request rq = {
+            .method = pc->method,
+            .url = pc->url,
+            .headers = pc->headers,
+            .nheaders = pc->nheaders,
+            .extra = &token,
+            .nextra = (size_t)worker_auth_header(a, &token, &c->auth_gen),
+            .body = pc->body,
+            .body_len = pc->body ? strlen(pc->body) : 0,
+        };
+        c->xfer = http_start_request(w->http, &rq, a->lim, c, err, sizeof(err));
         if (!c->xfer) {
                 retry_or_fail(w, c, 0, -1, err);
                 return;
@@ -243,11 +255,29 @@ static void call_start(struct worker *w, struct call *c, int64_t now)
         w->calls_running++;
 }
 
+/* The account cannot get a token: its waiting calls fail now, retryable,
+ * rather than wait for an endpoint that keeps refusing. */
+static void fail_queued(struct worker *w, struct account_state *a,
+                        const char *why)
+{
+        struct call *c;
+        while ((c = TAILQ_FIRST(&a->queue)) != NULL) {
+                queue_remove(a, c);
+                call_finalize(w, c, OUTCOME_FAILED, 1, 0, why);
+        }
+}
+
 static int account_can_start(struct worker *w, struct account_state *a,
                              int64_t now)
 {
+        const char *why = NULL;
         if (TAILQ_EMPTY(&a->queue) || a->in_flight >= a->lim->concurrency ||
             w->calls_running >= w->s->max_calls_in_flight)
+                return 0;
+        int gate = worker_auth_gate(w, a, now, &why);
+        if (gate < 0)
+                fail_queued(w, a, why);
+        if (gate <= 0)
                 return 0;
         int64_t wait = ratelimit_take(&a->rl, now);
         if (wait > 0) {
@@ -330,12 +360,18 @@ static enum outcome_status verdict_status(enum provider_verdict_kind k)
 static void on_http_done(void *arg, void *opaque, const struct http_result *res)
 {
         struct worker *w = arg;
+        if (worker_auth_done(w, opaque, res))
+                return;
         struct call *c = opaque;
         struct account_state *a = c->acct;
         int64_t now = clock_mono_ms();
         c->xfer = NULL;
         a->in_flight--;
         w->calls_running--;
+        if (res->status == 401 && worker_auth_on_401(w, c)) {
+                queue_push(a, c);
+                return;
+        }
         struct provider_verdict v = {0};
         if (res->status == 0) {
                 v.kind = PROVIDER_RETRY;
@@ -886,6 +922,8 @@ static int init_accounts(struct worker *w)
                 a->lim = provider_account_limits(a->acct);
                 TAILQ_INIT(&a->queue);
                 ratelimit_init(&a->rl, a->lim->rate_per_s, a->lim->burst, now);
+                if (worker_auth_init(w, a) != 0)
+                        return -1;
                 if (!a->lim->tls_verify)
                         log_warn(NULL, provider_account_provider(a->acct),
                                  "TLS verification is OFF for account %s",
@@ -968,6 +1006,8 @@ void worker_free(struct worker *w)
         }
         offsets_free(w->offsets);
         free(w->heap);
+        for (size_t i = 0; w->accounts && i < w->naccounts; i++)
+                worker_auth_free(&w->accounts[i]);
         free(w->accounts);
         for (int i = 0; i < 2; i++)
                 if (w->stop_pipe[i] >= 0)

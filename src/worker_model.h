@@ -32,6 +32,8 @@ struct call {
         int64_t attempt_mono;
         int64_t due_mono;
         char *last_error;
+        uint64_t auth_gen; /* OAuth token generation it was sent with */
+        int auth_retried;  /* retried once after a 401 already */
 };
 
 TAILQ_HEAD(call_queue, call);
@@ -92,6 +94,8 @@ struct account_state {
         struct ratelimit rl;
         int in_flight;
         struct call_queue queue;
+        struct oauth *oauth; /* NULL unless the scheme fetches tokens */
+        struct http_transfer *auth_xfer;
 };
 
 struct worker {
@@ -129,6 +133,24 @@ struct worker {
  * past the last finished request is committed. */
 __attribute__((format(printf, 2, 3))) void worker_fatal(struct worker *w,
                                                         const char *fmt, ...);
+
+/* worker_auth.c: OAuth tokens */
+
+struct http_result;
+int worker_auth_init(struct worker *w, struct account_state *a);
+void worker_auth_free(struct account_state *a);
+/* 1: a's calls may start; 0: they wait (w->account_wake lowered); -1:
+ * they must fail now, retryable, with *why. Starts token fetches. */
+int worker_auth_gate(struct worker *w, struct account_state *a, int64_t now,
+                     const char **why);
+/* Fills hd with the token header for a call; 0 if a uses no token. */
+int worker_auth_header(const struct account_state *a,
+                       struct provider_header *hd, uint64_t *gen);
+/* 1 if the finished transfer was a token fetch (then handled). */
+int worker_auth_done(struct worker *w, void *opaque,
+                     const struct http_result *res);
+/* 1 if c, answered 401, is to be retried once with a new token. */
+int worker_auth_on_401(struct worker *w, struct call *c);
 
 /* worker_outcome.c: the outcome and commit steps */
 

@@ -132,7 +132,7 @@ BREAKS = [
     ("readiness-on-healthz", B + "deployment.yaml",
      "path: /readyz", "path: /healthz",
      "readinessProbe path is '/healthz'", ()),
-    ("route-renamed-in-code", "src/metrics.c",
+    ("route-renamed-in-code", "src/metrics_http.c",
      'strcmp(url, "/readyz")', 'strcmp(url, "/ready")',
      "serves readyz on '/ready'", ()),
     ("config-the-worker-rejects", "config/erasure-worker.conf",

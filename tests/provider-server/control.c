@@ -1,4 +1,5 @@
 #include "control.h"
+#include "oauth.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -236,6 +237,8 @@ void control_handle(const char *method, const char *path, const char *query,
                 faults_route(method, body, body_len, out);
         else if (is(path, "/state"))
                 state_route(method, body, body_len, out);
+        else if (is(path, "/oauth"))
+                oauth_control(method, out);
         else
                 reply_error(out, MHD_HTTP_NOT_FOUND, "no such route");
 }

@@ -180,7 +180,8 @@ static const char *parse_fields(json_t *j, struct fault_rule *r)
         long status = 0;
 
         if (!parse_provider(json_object_get(j, "provider"), r))
-                return "provider must be vectara, convai, algolia, avaamo "
+                return "provider must be vectara, convai, algolia, avaamo, "
+                       "vectara-auth "
                        "or *";
         if (!parse_int(json_object_get(j, "latency_ms"), 0, MAX_LATENCY_MS,
                        &r->latency_ms))

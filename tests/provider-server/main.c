@@ -16,6 +16,7 @@
 
 #include "calls.h"
 #include "faults.h"
+#include "oauth.h"
 #include "server.h"
 #include "state.h"
 #include "timer.h"
@@ -29,6 +30,9 @@ struct options {
         unsigned long long seed;
         unsigned long max_calls;
         bool allow_non_loopback;
+        const char *oauth_client_id;
+        const char *oauth_client_secret;
+        unsigned int oauth_lifetime_ms;
 };
 
 enum {
@@ -51,6 +55,9 @@ enum {
         OPT_SEED,
         OPT_CONN_LIMIT,
         OPT_VERBOSE,
+        OPT_OAUTH_ID,
+        OPT_OAUTH_SECRET,
+        OPT_OAUTH_LIFETIME,
         OPT_HELP,
 };
 
@@ -74,6 +81,9 @@ static const struct option long_options[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"connection-limit", required_argument, NULL, OPT_CONN_LIMIT},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"oauth-client-id", required_argument, NULL, OPT_OAUTH_ID},
+    {"oauth-client-secret", required_argument, NULL, OPT_OAUTH_SECRET},
+    {"oauth-lifetime-ms", required_argument, NULL, OPT_OAUTH_LIFETIME},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -91,6 +101,8 @@ static void usage(FILE *out)
               "[--avaamo-token T]\n"
               "         [--max-calls N] [--hang-ms N] [--seed N] "
               "[--allow-non-loopback]\n"
+              "         [--oauth-client-id ID --oauth-client-secret S "
+              "[--oauth-lifetime-ms N]]\n"
               "         [--verbose]\n"
               "See tests/provider-server/README.md.\n",
               out);
@@ -154,6 +166,10 @@ static bool numeric_option(int opt, const char *arg, struct options *o)
                 ok = number_option("seed", arg, 0, ULLONG_MAX, &v);
                 o->seed = v;
                 break;
+        case OPT_OAUTH_LIFETIME:
+                ok = number_option("oauth-lifetime-ms", arg, 1, 86400000, &v);
+                o->oauth_lifetime_ms = (unsigned int)v;
+                break;
         }
         return ok;
 }
@@ -194,6 +210,12 @@ static bool string_option(int opt, const char *arg, struct options *o)
         case OPT_AVAAMO_TOKEN:
                 o->keys.avaamo_token = arg;
                 return true;
+        case OPT_OAUTH_ID:
+                o->oauth_client_id = arg;
+                return true;
+        case OPT_OAUTH_SECRET:
+                o->oauth_client_secret = arg;
+                return true;
         }
         return false;
 }
@@ -222,6 +244,12 @@ static int parse_options(int argc, char **argv, struct options *o)
         }
         if (optind != argc) {
                 usage(stderr);
+                return 1;
+        }
+        if ((o->oauth_client_id == NULL) != (o->oauth_client_secret == NULL)) {
+                fputs("provider-server: --oauth-client-id and "
+                      "--oauth-client-secret go together\n",
+                      stderr);
                 return 1;
         }
         return 0;
@@ -367,6 +395,8 @@ int main(int argc, char **argv)
                 rc = 1;
         if (rc == 0) {
                 state_set_keys(&o.keys);
+                oauth_configure(o.oauth_client_id, o.oauth_client_secret,
+                                o.oauth_lifetime_ms);
                 faults_init(o.seed, o.latency_ms);
                 calls_init(o.max_calls);
                 raise_fd_limit();
@@ -378,5 +408,6 @@ int main(int argc, char **argv)
         faults_free();
         calls_free();
         state_free();
+        oauth_free();
         return rc;
 }

@@ -6,15 +6,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include "oauth.h"
 #include "state.h"
 
 #define MAX_SEGMENTS 8
 
 static const char *const names[PROVIDER_COUNT] = {
-    [PROVIDER_VECTARA] = "vectara",
-    [PROVIDER_CONVAI] = "convai",
-    [PROVIDER_ALGOLIA] = "algolia",
-    [PROVIDER_AVAAMO] = "avaamo",
+    [PROVIDER_VECTARA] = "vectara",           [PROVIDER_CONVAI] = "convai",
+    [PROVIDER_ALGOLIA] = "algolia",           [PROVIDER_AVAAMO] = "avaamo",
+    [PROVIDER_VECTARA_AUTH] = "vectara-auth",
 };
 
 /* The prefix stands in for each vendor's host (and Algolia's base path),
@@ -24,6 +24,7 @@ static const char *const prefixes[PROVIDER_COUNT] = {
     [PROVIDER_CONVAI] = "/convai",
     [PROVIDER_ALGOLIA] = "/algolia/agent-studio",
     [PROVIDER_AVAAMO] = "/avaamo",
+    [PROVIDER_VECTARA_AUTH] = "/vectara-auth",
 };
 
 const char *provider_name(enum provider p)
@@ -105,6 +106,10 @@ static bool vectara_authorized(const struct provider_request *rq)
         const struct keys *k = state_keys();
         const char *auth = header(rq, "authorization");
 
+        /* In oauth mode only a token from our token endpoint counts. */
+        if (oauth_enabled())
+                return auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0 &&
+                       oauth_token_valid(auth + 7);
         if (header_equals(rq, "x-api-key", k->vectara_key))
                 return true;
         if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
@@ -488,6 +493,13 @@ void provider_handle(enum provider p, const struct provider_request *rq,
         case PROVIDER_AVAAMO:
                 avaamo(rq, out);
                 return;
+        case PROVIDER_VECTARA_AUTH:
+                if (strcmp(rq->path, "/oauth2/token") == 0 ||
+                    strcmp(rq->path, "/oauth/token") == 0)
+                        oauth_token_endpoint(rq, out);
+                else
+                        route_not_found(out);
+                return;
         case PROVIDER_NONE:
         case PROVIDER_COUNT:
                 break;
@@ -545,6 +557,11 @@ void provider_fault_reply_text(enum provider p, unsigned int status,
                 return;
         case PROVIDER_AVAAMO:
                 avaamo_failure(out, status, "error", reason);
+                return;
+        case PROVIDER_VECTARA_AUTH:
+                reply_json(out, status,
+                           json_pack("{s:s, s:s}", "error", "server_error",
+                                     "error_description", reason));
                 return;
         case PROVIDER_NONE:
         case PROVIDER_COUNT:

@@ -13,6 +13,7 @@ enum provider {
         PROVIDER_CONVAI,
         PROVIDER_ALGOLIA,
         PROVIDER_AVAAMO,
+        PROVIDER_VECTARA_AUTH, /* Vectara's OAuth token endpoint */
         PROVIDER_COUNT
 };
 

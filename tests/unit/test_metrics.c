@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include "clock.h"
 #include "metrics.h"
 
 /* ---- helpers ---- */
@@ -274,6 +275,35 @@ static void test_null_is_harmless(void **state)
         assert_true(err[0] != '\0');
 }
 
+/* Fetches counted by account and result; the age runs from the request
+ * of the token in use and is not reset by a failed fetch. */
+static void test_token_metrics(void **state)
+{
+        struct metrics *m = metrics_new();
+        int64_t now = clock_mono_ms();
+        (void)state;
+        metrics_token_fetched(m, "vectara", "oauth", "ok", now - 5000);
+        metrics_token_fetched(m, "vectara", "oauth", "error", now - 5000);
+        metrics_token_fetched(m, "vectara", "oauth", "error", now - 5000);
+        char *doc = metrics_render(m);
+        assert_non_null(doc);
+        assert_well_formed(doc);
+        assert_line(doc,
+                    "erasure_oauth_token_fetches_total{provider=\"vectara\","
+                    "account=\"oauth\",result=\"ok\"} 1");
+        assert_line(doc,
+                    "erasure_oauth_token_fetches_total{provider=\"vectara\","
+                    "account=\"oauth\",result=\"error\"} 2");
+        const char *age =
+            strstr(doc, "erasure_oauth_token_age_seconds{provider="
+                        "\"vectara\",account=\"oauth\"} ");
+        assert_non_null(age);
+        double secs = strtod(strchr(age, '}') + 2, NULL);
+        assert_true(secs >= 5.0 && secs < 60.0);
+        free(doc);
+        metrics_free(m);
+}
+
 static void test_fresh_document(void **state)
 {
         static const char *const headers[] = {
@@ -284,6 +314,8 @@ static void test_fresh_document(void **state)
             "# TYPE erasure_calls_total counter",
             "# TYPE erasure_call_retries_total counter",
             "# TYPE erasure_call_duration_seconds histogram",
+            "# TYPE erasure_oauth_token_fetches_total counter",
+            "# TYPE erasure_oauth_token_age_seconds gauge",
             "# TYPE erasure_requests_in_flight gauge",
             "# TYPE erasure_calls_in_flight gauge",
             "# TYPE erasure_paused_partitions gauge",
@@ -306,8 +338,8 @@ static void test_fresh_document(void **state)
         assert_well_formed(doc);
         for (i = 0; i < sizeof(headers) / sizeof(*headers); i++)
                 assert_line(doc, headers[i]);
-        assert_int_equal(count_lines(doc, "# HELP "), 16);
-        assert_int_equal(count_lines(doc, "# TYPE "), 16);
+        assert_int_equal(count_lines(doc, "# HELP "), 18);
+        assert_int_equal(count_lines(doc, "# TYPE "), 18);
         assert_line(doc, "erasure_requests_consumed_total 0");
         assert_line(doc,
                     "erasure_requests_finished_total{status=\"completed\"} 0");
@@ -1174,6 +1206,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_null_is_harmless),
             cmocka_unit_test(test_fresh_document),
+            cmocka_unit_test(test_token_metrics),
             cmocka_unit_test(test_consumed),
             cmocka_unit_test(test_rejected_and_dead_lettered),
             cmocka_unit_test(test_families_stay_apart),
