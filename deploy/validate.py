@@ -57,9 +57,9 @@ import referencing
 import referencing.jsonschema
 import yaml
 
-# Time the worker may still need after its drain deadline before it exits,
-# beyond the producer flush read from src/worker.c: the consumer close
-# (final commit, revocation) and process exit.
+# Time the worker may still need after its drain deadline before it exits:
+# the close and flush end by the deadline (src/worker.c), this is process
+# exit (destroying the clients) with room to spare.
 CLOSE_MARGIN_MS = 5000
 # Packages every Debian slim image already has.
 BASE_IMAGE_PACKAGES = {"libc6"}
@@ -152,7 +152,9 @@ class CodeFacts:
             with open(os.path.join(repo, rel), encoding="utf-8") as f:
                 return f.read()
 
-        metrics = read("src/metrics.c")
+        # The routes moved to src/metrics_http.c; either file may hold them.
+        metrics = "".join(read(f) for f in ("src/metrics.c", "src/metrics_http.c")
+                          if os.path.exists(os.path.join(repo, f)))
         routes = re.findall(
             r"strcmp\(\s*url\s*,\s*\"(/[^\"]*)\"\s*\)\s*==\s*0\s*\)\s*return\s+(serve_\w+)",
             metrics)
@@ -163,9 +165,11 @@ class CodeFacts:
                     f"src/metrics.c: cannot find the route served by {handler}")
 
         worker = read("src/worker.c")
-        self.flush_ms = int(_need(r"kafka_close\(\s*w->kafka\s*,\s*(\d+)\s*\)", worker,
-                                  "the producer flush timeout of kafka_close()",
-                                  "src/worker.c").group(1))
+        # kafka_close(w->kafka, w->stop_deadline): the close and the flush
+        # end by the drain deadline itself, nothing is added after it.
+        close = _need(r"kafka_close\(\s*w->kafka\s*,\s*(\d+|w->stop_deadline)\s*\)",
+                      worker, "the deadline of kafka_close()", "src/worker.c").group(1)
+        self.flush_ms = 0 if close == "w->stop_deadline" else int(close)
         kafka = read("src/kafka.c")
         self.offset_reset_default = _need(
             r"\"auto\.offset\.reset=(\w+)\"", kafka,
@@ -219,6 +223,11 @@ class ConfigFacts:
         self.kafka = {k: v for k, v in kafka["properties"].items()
                       if k not in self.from_env}
         self.consumer = dict(kafka["consumer"])
+        # Leaving the group waits for a JoinGroup in flight, which the
+        # coordinator holds until every member rejoined or timed out: up
+        # to one session timeout past the drain deadline (src/kafka.c).
+        self.session_ms = int(self.consumer.get(
+            "session.timeout.ms", self.kafka.get("session.timeout.ms", 45000)))
         self.group_id = kafka["group_id"]
         self.static_env = kafka["static_membership_env"]
         self.topic_requests = resolved["topics"]["requests"]
@@ -585,7 +594,7 @@ def resolve_config(binary, files, cfg_file):
             with open(os.path.join(tmp, k), "w", encoding="utf-8") as f:
                 f.write(v)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        out = subprocess.run([binary, "check-config", "--json", "-c", os.path.join(tmp, cfg_file)],
+        out = subprocess.run([binary, "check-config", "--json", "--no-secrets", "-c", os.path.join(tmp, cfg_file)],
                              capture_output=True, text=True, env=env, timeout=60)
     if out.returncode != 0:
         return None, (out.stderr or out.stdout).strip()[:500]
@@ -681,12 +690,14 @@ def check_bundle(name, docs, templates, code, docker, report, binary):
     pre_ms = _prestop_ms(c)
     if report.check(pre_ms is not None, Wd,
                     "preStop hook of unknown duration: use `sleep N` or the sleep action"):
-        need_ms = pre_ms + conf.drain_ms + code.flush_ms + CLOSE_MARGIN_MS
+        need_ms = (pre_ms + conf.drain_ms + code.flush_ms + conf.session_ms +
+                   CLOSE_MARGIN_MS)
         report.check(
             grace * 1000 >= need_ms, Wd,
             f"terminationGracePeriodSeconds {grace}s is too short: preStop {pre_ms} ms + "
             f"worker.drain_timeout_ms {conf.drain_ms} ms (config) + producer flush "
-            f"{code.flush_ms} ms (src/worker.c) + close margin {CLOSE_MARGIN_MS} ms = "
+            f"{code.flush_ms} ms (src/worker.c) + a leave held by a rebalance, up to "
+            f"session.timeout.ms {conf.session_ms} ms + close margin {CLOSE_MARGIN_MS} ms = "
             f"{need_ms} ms; the kubelet would SIGKILL a worker still draining")
 
     # --- probes and metrics port

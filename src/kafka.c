@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "settings.h"
 
@@ -22,6 +23,8 @@ struct kafka {
         struct kafka_callbacks cb;
         int paused;
         size_t assigned;
+        rd_kafka_queue_t *commit_q; /* kafka_commit_start()'s, pending */
+        int64_t close_deadline;     /* while kafka_close() runs, else 0 */
 };
 
 /* Properties the worker's guarantees rest on: they are applied after the
@@ -141,15 +144,60 @@ static void take(struct kafka *k, rd_kafka_topic_partition_list_t *parts)
                  parts->cnt, k->assigned);
 }
 
+static int ms_until(int64_t deadline, int cap)
+{
+        int64_t left = deadline - clock_mono_ms();
+        return left <= 0 ? 0 : left < cap ? (int)left : cap;
+}
+
+static rd_kafka_resp_err_t no_offset_ok(rd_kafka_resp_err_t err)
+{
+        return err == RD_KAFKA_RESP_ERR__NO_OFFSET ? RD_KAFKA_RESP_ERR_NO_ERROR
+                                                   : err;
+}
+
+static void commit_forget(struct kafka *k)
+{
+        if (k->commit_q)
+                rd_kafka_queue_destroy(k->commit_q);
+        k->commit_q = NULL;
+}
+
+/* A synchronous rd_kafka_commit() has no timeout: while the group
+ * rebalances librdkafka holds the commit until the rejoin, which the
+ * coordinator may delay by a departed static member's whole session
+ * timeout (27 s seen). This one gives up at deadline. */
+static rd_kafka_resp_err_t commit_by(struct kafka *k, int64_t deadline)
+{
+        rd_kafka_queue_t *q = rd_kafka_queue_new(k->consumer);
+        rd_kafka_resp_err_t err =
+            rd_kafka_commit_queue(k->consumer, NULL, q, NULL, NULL);
+        if (!err) {
+                rd_kafka_event_t *ev =
+                    rd_kafka_queue_poll(q, ms_until(deadline, INT32_MAX));
+                err = ev ? rd_kafka_event_error(ev)
+                         : RD_KAFKA_RESP_ERR__TIMED_OUT;
+                if (ev)
+                        rd_kafka_event_destroy(ev);
+        }
+        rd_kafka_queue_destroy(q);
+        return no_offset_ok(err);
+}
+
 static void release(struct kafka *k, rd_kafka_topic_partition_list_t *parts)
 {
         rd_kafka_t *rk = k->consumer;
         int lost = rd_kafka_assignment_lost(rk);
         k->cb.revoking(k->cb.arg, parts, lost);
         if (!lost) {
-                /* Synchronous: the next owner must see our final offsets. */
-                rd_kafka_resp_err_t err = rd_kafka_commit(rk, NULL, 0);
-                if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                /* Waited for: the next owner must see our final offsets.
+                 * Bounded: by the close's deadline, else the grace a
+                 * revocation has. */
+                rd_kafka_resp_err_t err = commit_by(
+                    k, k->close_deadline
+                           ? k->close_deadline
+                           : clock_mono_ms() + k->settings->rebalance_grace_ms);
+                if (err)
                         log_warn(NULL, NULL, "commit on revoke: %s",
                                  rd_kafka_err2str(err));
         }
@@ -239,6 +287,22 @@ static rd_kafka_conf_t *producer_conf(struct kafka *k, char *errstr,
         return conf;
 }
 
+int kafka_check_conf(const struct settings *s, char *errstr, size_t errstr_size)
+{
+        /* The very confs kafka_new() would build, so defaults, forced
+         * properties and the file's all meet as they will at run time. */
+        struct kafka k = {.settings = s};
+        rd_kafka_conf_t *c = consumer_conf(&k, NULL, errstr, errstr_size);
+        if (!c)
+                return -1;
+        rd_kafka_conf_destroy(c);
+        rd_kafka_conf_t *p = producer_conf(&k, errstr, errstr_size);
+        if (!p)
+                return -1;
+        rd_kafka_conf_destroy(p);
+        return 0;
+}
+
 static int make_pipe(int p[2])
 {
         if (pipe(p) != 0)
@@ -312,6 +376,7 @@ void kafka_free(struct kafka *k)
 {
         if (!k)
                 return;
+        commit_forget(k);
         if (k->consumer_q)
                 rd_kafka_queue_destroy(k->consumer_q);
         if (k->producer_q)
@@ -441,11 +506,29 @@ void kafka_store_offset(struct kafka *k, int32_t partition, int64_t next_offset)
         rd_kafka_topic_partition_list_destroy(l);
 }
 
-rd_kafka_resp_err_t kafka_commit(struct kafka *k)
+rd_kafka_resp_err_t kafka_commit_start(struct kafka *k)
 {
-        rd_kafka_resp_err_t err = rd_kafka_commit(k->consumer, NULL, 0);
-        return err == RD_KAFKA_RESP_ERR__NO_OFFSET ? RD_KAFKA_RESP_ERR_NO_ERROR
-                                                   : err;
+        commit_forget(k);
+        k->commit_q = rd_kafka_queue_new(k->consumer);
+        rd_kafka_resp_err_t err =
+            rd_kafka_commit_queue(k->consumer, NULL, k->commit_q, NULL, NULL);
+        if (err)
+                commit_forget(k);
+        return no_offset_ok(err);
+}
+
+int kafka_commit_done(struct kafka *k, rd_kafka_resp_err_t *err)
+{
+        *err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (!k->commit_q)
+                return 1;
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(k->commit_q, 0);
+        if (!ev)
+                return 0;
+        *err = no_offset_ok(rd_kafka_event_error(ev));
+        rd_kafka_event_destroy(ev);
+        commit_forget(k);
+        return 1;
 }
 
 void kafka_set_paused(struct kafka *k, int paused)
@@ -479,13 +562,36 @@ int kafka_producer_fatal(struct kafka *k, char *errstr, size_t errstr_size)
                RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-int kafka_close(struct kafka *k, int64_t flush_ms)
+/* Not cut short at the deadline: a consumer destroyed while its JoinGroup
+ * is pending stays, for the coordinator, a member awaiting its join, and
+ * the whole group then waits the rebalance timeout (max.poll.interval.ms)
+ * for it — minutes of nobody consuming, seen in the rolling-restart test.
+ * What used to run past the deadline was the final commit, now bounded
+ * (commit_by, kafka_commit_start); the close itself is short unless the
+ * group is rebalancing when we leave. */
+static void close_consumer(struct kafka *k, int64_t deadline)
 {
+        int64_t t0 = clock_mono_ms();
         rd_kafka_resp_err_t err = rd_kafka_consumer_close(k->consumer);
         if (err)
                 log_warn(NULL, NULL, "consumer close: %s",
                          rd_kafka_err2str(err));
-        err = rd_kafka_flush(k->producer, (int)flush_ms);
+        log_info(NULL, NULL, "consumer closed in %lld ms%s",
+                 (long long)(clock_mono_ms() - t0),
+                 clock_mono_ms() > deadline ? ", past the drain deadline" : "");
+}
+
+int kafka_close(struct kafka *k, int64_t deadline)
+{
+        commit_forget(k);
+        k->close_deadline = deadline;
+        close_consumer(k, deadline);
+        /* At least a second even past the deadline (a close held by a
+         * rebalance): what is queued then is usually a handful of events,
+         * and sending them beats repeating their requests. */
+        int flush_ms = ms_until(deadline, INT32_MAX);
+        rd_kafka_resp_err_t err =
+            rd_kafka_flush(k->producer, flush_ms < 1000 ? 1000 : flush_ms);
         if (err) {
                 log_error(
                     NULL, NULL, "producer flush: %s, %d message(s) undelivered",

@@ -35,6 +35,12 @@ struct kafka_callbacks {
 struct kafka *kafka_new(const struct settings *s, const char *instance_id,
                         const struct kafka_callbacks *cb, char *errstr,
                         size_t errstr_size);
+/* Builds (and drops) both clients' librdkafka configurations from s
+ * without creating a client: 0, or -1 with the property librdkafka
+ * refuses (check-config, and run before it connects: a bad property is a
+ * configuration error, not a runtime failure). */
+int kafka_check_conf(const struct settings *s, char *errstr,
+                     size_t errstr_size);
 /* Destroys without closing (use kafka_close first for a clean exit). */
 void kafka_free(struct kafka *k);
 
@@ -72,9 +78,14 @@ void kafka_wait_producer(struct kafka *k, int timeout_ms);
  * topic); auto-commit sends it. */
 void kafka_store_offset(struct kafka *k, int32_t partition,
                         int64_t next_offset);
-/* Commits the stored offsets synchronously; returns librdkafka's error
- * (RD_KAFKA_RESP_ERR__NO_OFFSET, nothing to commit, counts as success). */
-rd_kafka_resp_err_t kafka_commit(struct kafka *k);
+/* Starts committing the stored offsets without waiting (a commit made
+ * while the group rebalances is held by librdkafka until the rejoin, for
+ * as long as that takes). An error now ends it; else kafka_commit_done()
+ * tells when it is over. Nothing to commit counts as success. */
+rd_kafka_resp_err_t kafka_commit_start(struct kafka *k);
+/* 1 with *err once the commit kafka_commit_start() began is over (or none
+ * is pending), 0 while it is. */
+int kafka_commit_done(struct kafka *k, rd_kafka_resp_err_t *err);
 /* Pauses or resumes every assigned partition. */
 void kafka_set_paused(struct kafka *k, int paused);
 int kafka_paused(const struct kafka *k);
@@ -82,8 +93,10 @@ size_t kafka_assigned_count(const struct kafka *k);
 /* 0 if the producer has not hit a fatal error. */
 int kafka_producer_fatal(struct kafka *k, char *errstr, size_t errstr_size);
 
-/* Leaves the group (committing stored offsets) and flushes the producer
- * for at most flush_ms. 0 if every message was delivered. */
-int kafka_close(struct kafka *k, int64_t flush_ms);
+/* Leaves the group (the revocation's commit bounded by deadline,
+ * clock_mono_ms()) and flushes the producer until deadline. Leaving waits
+ * for a JoinGroup in flight: cutting that short would stall the group
+ * (kafka.c). 0 if every message was delivered. */
+int kafka_close(struct kafka *k, int64_t deadline);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "kafka.h"
 #include "log.h"
 #include "metrics.h"
 #include "provider.h"
@@ -37,7 +38,8 @@ static void usage(FILE *fp)
 {
         fputs(
             "usage: erasure-worker [run] -c FILE [options]\n"
-            "       erasure-worker check-config -c FILE [--json]\n"
+            "       erasure-worker check-config -c FILE [--json] "
+            "[--no-secrets]\n"
             "       erasure-worker plan -c FILE [REQUEST_FILE|-]\n"
             "       erasure-worker replay -c FILE [--code CODE]... [--all] "
             "[--dry-run]\n"
@@ -48,11 +50,13 @@ static void usage(FILE *fp)
             "  -c, --config FILE     worker configuration (libconfig)\n"
             "  -b, --brokers LIST    bootstrap.servers (overrides config)\n"
             "      --metrics-bind A  metrics.bind (overrides config)\n"
+            "      --metrics-port N  metrics.port (overrides config)\n"
             "  -X NAME=VALUE         librdkafka property, repeatable\n"
             "  -l, --log-level L     debug, info, warn, error\n"
-            "      --check-config    same as the check-config command\n"
             "      --json            check-config: the resolved settings as "
             "JSON\n"
+            "      --no-secrets      check-config: do not require the secret\n"
+            "                        variables (image builds, CI)\n"
             "      --code CODE       replay: dead-letter reason to copy back\n"
             "                        (repeatable; default retries_exhausted)\n"
             "      --all             replay: every dead-lettered message\n"
@@ -75,6 +79,7 @@ struct options {
         const char *config;
         const char *brokers;
         const char *metrics_bind;
+        const char *metrics_port;
         const char *log_level;
         const char *request_file;
         struct settings_props extra;
@@ -83,6 +88,7 @@ struct options {
         int all;
         int dry_run;
         int json;
+        int no_secrets;
         const char *since, *until, *format, *request_id;
 };
 
@@ -92,6 +98,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             {"config", required_argument, NULL, 'c'},
             {"brokers", required_argument, NULL, 'b'},
             {"metrics-bind", required_argument, NULL, 'M'},
+            {"metrics-port", required_argument, NULL, 'P'},
+            {"no-secrets", no_argument, NULL, 'N'},
             {"log-level", required_argument, NULL, 'l'},
             {"check-config", no_argument, NULL, 'C'},
             {"code", required_argument, NULL, 'K'},
@@ -124,10 +132,16 @@ static int parse_args(int argc, char **argv, struct options *o)
                 case 'M':
                         o->metrics_bind = optarg;
                         break;
+                case 'P':
+                        o->metrics_port = optarg;
+                        break;
+                case 'N':
+                        o->no_secrets = 1;
+                        break;
                 case 'l':
                         o->log_level = optarg;
                         break;
-                case 'C':
+                case 'C': /* old spelling, kept working, not shown */
                         o->command = "check-config";
                         break;
                 case 'K':
@@ -177,6 +191,36 @@ static int parse_args(int argc, char **argv, struct options *o)
         return 0;
 }
 
+/* A -X librdkafka refuses is a configuration error like a bad line in the
+ * file, named by the flag (there is no file:line to give). */
+static int check_extra(const struct options *o)
+{
+        char err[512];
+        for (size_t i = 0; i < o->extra.n; i++) {
+                const char *kv = o->extra.items[i];
+                if (settings_check_property(kv, err, sizeof(err)) == 0)
+                        continue;
+                fprintf(stderr,
+                        "erasure-worker: invalid configuration: -X %.*s: %s\n",
+                        (int)(strchr(kv, '=') - kv), kv, err);
+                return -1;
+        }
+        return 0;
+}
+
+static int set_metrics_port(struct settings *s, const char *text)
+{
+        char *end;
+        long port = strtol(text, &end, 10);
+        if (!*text || *end || port < 1 || port > 65535) {
+                fprintf(stderr, "erasure-worker: bad --metrics-port %s\n",
+                        text);
+                return -1;
+        }
+        s->metrics_port = (int)port;
+        return 0;
+}
+
 /* Command-line Kafka properties win over the file's: appended last. */
 static int apply_overrides(struct settings *s, const struct options *o)
 {
@@ -185,6 +229,9 @@ static int apply_overrides(struct settings *s, const struct options *o)
                 if (settings_props_add(&s->kafka, o->extra.items[i], err,
                                        sizeof(err)))
                         return -1;
+        /* Two local workers from one config differ only by this. */
+        if (o->metrics_port && set_metrics_port(s, o->metrics_port))
+                return -1;
         if (o->brokers) {
                 char kv[1024];
                 snprintf(kv, sizeof(kv), "bootstrap.servers=%s", o->brokers);
@@ -238,7 +285,28 @@ static int cmd_check_config_json(const struct settings *s)
         return 0;
 }
 
-static int cmd_check_config(const struct settings *s)
+/* Where the account's calls go and how they authenticate; of a secret
+ * only its variable and whether it is set. */
+static void print_account_access(const struct provider_account *a,
+                                 const struct provider_limits *l,
+                                 int no_secrets)
+{
+        const char *auth = provider_account_auth(a);
+        printf("  base_url=%s auth=%s plain_http=%s tls_verify=%s\n",
+               provider_account_base_url(a), auth ? auth : "none",
+               provider_account_plain_http(a) ? "allowed" : "no",
+               l->tls_verify ? "on" : "OFF");
+        const char *var;
+        for (size_t j = 0; provider_account_secret_slot(a, j, &var); j++) {
+                const char *v = getenv(var);
+                printf("  secret from $%s: %s\n", var,
+                       v && *v      ? "set (value never printed)"
+                       : no_secrets ? "not checked (--no-secrets)"
+                                    : "NOT SET");
+        }
+}
+
+static int cmd_check_config(const struct settings *s, int no_secrets)
 {
         const struct provider_registry *reg = s->providers;
         printf("%s: OK\n", s->path);
@@ -247,8 +315,9 @@ static int cmd_check_config(const struct settings *s)
         printf("group: %s%s%s\n", s->group_id,
                s->static_membership_env ? ", group.instance.id from $" : "",
                s->static_membership_env ? s->static_membership_env : "");
-        /* Values of properties that may hold credentials are masked; the
-         * rest helps an operator see what is used. */
+        /* Values of properties that may hold credentials are masked (shown
+         * as ****, never printed); the rest helps an operator see what is
+         * used. */
         print_props(s, "kafka", &s->kafka);
         print_props(s, "consumer", &s->consumer);
         print_props(s, "producer", &s->producer);
@@ -262,6 +331,7 @@ static int cmd_check_config(const struct settings *s)
                     l->concurrency, l->rate_per_s, l->burst,
                     (long long)l->timeout_ms, l->max_attempts,
                     (long long)l->budget_ms, l->tls_verify ? "on" : "OFF");
+                print_account_access(a, l, no_secrets);
                 const struct provider_oauth *oa = provider_account_oauth(a);
                 if (oa)
                         printf("  oauth2 client credentials: token_url=%s "
@@ -434,32 +504,65 @@ static int cmd_run(struct settings *s)
         return rc == 0 ? 0 : EXIT_RUNTIME;
 }
 
+static void free_options(struct options *o)
+{
+        for (size_t i = 0; i < o->extra.n; i++)
+                free(o->extra.items[i]);
+        free(o->extra.items);
+}
+
+/* Loads, applies the command line and, for the commands that build Kafka
+ * clients, the librdkafka configuration. NULL with *rc the exit code. */
+static struct settings *load(const struct options *o, int allow_missing,
+                             int kafka_conf, int *rc)
+{
+        char err[1024];
+        *rc = EXIT_CONFIG;
+        if (check_extra(o))
+                return NULL;
+        struct settings *s =
+            settings_load(o->config, allow_missing, err, sizeof(err));
+        if (!s) {
+                fprintf(stderr, "erasure-worker: invalid configuration: %s\n",
+                        err);
+                return NULL;
+        }
+        if (apply_overrides(s, o)) {
+                *rc = EXIT_USAGE;
+        } else if (kafka_conf && kafka_check_conf(s, err, sizeof(err))) {
+                fprintf(stderr, "erasure-worker: invalid configuration: %s\n",
+                        err);
+        } else {
+                return s;
+        }
+        settings_free(s);
+        return NULL;
+}
+
 int main(int argc, char **argv)
 {
         struct options o = {0};
         if (parse_args(argc, argv, &o)) {
                 usage(stderr);
+                free_options(&o);
                 return EXIT_USAGE;
         }
         int is_run = strcmp(o.command, "run") == 0;
         int is_replay = strcmp(o.command, "replay") == 0;
         int is_report = strcmp(o.command, "report") == 0;
-        if (!is_run && !is_replay && !is_report &&
-            strcmp(o.command, "check-config") != 0 &&
+        int is_check = strcmp(o.command, "check-config") == 0;
+        if (!is_run && !is_replay && !is_report && !is_check &&
             strcmp(o.command, "plan") != 0) {
                 usage(stderr);
+                free_options(&o);
                 return EXIT_USAGE;
         }
-        char err[1024];
-        /* Only run needs the providers' secrets. */
-        struct settings *s = settings_load(o.config, !is_run, err, sizeof(err));
-        if (!s) {
-                fprintf(stderr, "erasure-worker: invalid configuration: %s\n",
-                        err);
-                return EXIT_CONFIG;
-        }
-        int rc = EXIT_USAGE;
-        if (apply_overrides(s, &o) == 0) {
+        /* run needs the providers' secrets, and check-config says whether
+         * run would have them (unless told not to, where none exist). */
+        int allow_missing = !is_run && (!is_check || o.no_secrets);
+        int rc;
+        struct settings *s = load(&o, allow_missing, is_run || is_check, &rc);
+        if (s) {
                 log_set_level(s->log_level);
                 register_secrets(s);
                 if (is_run)
@@ -473,12 +576,10 @@ int main(int argc, char **argv)
                 else if (o.json)
                         rc = cmd_check_config_json(s);
                 else
-                        rc = cmd_check_config(s);
+                        rc = cmd_check_config(s, o.no_secrets);
         }
         settings_free(s);
-        for (size_t i = 0; i < o.extra.n; i++)
-                free(o.extra.items[i]);
-        free(o.extra.items);
+        free_options(&o);
         log_clear_secrets();
         return rc;
 }

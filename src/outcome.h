@@ -125,14 +125,22 @@ char *outcome_summary_json(const struct outcome_summary *s,
 struct outcome_ce {
         const char *source;      /* worker.ce_source */
         const char *type;        /* OUTCOME_CE_TYPE_* */
-        const char *id;          /* the idempotency key */
+        const char *id;          /* the idempotency key (call's or summary's) */
         const char *subject;     /* the request_id */
         const char *traceparent; /* the request's, NULL if none */
         int64_t time_ms;         /* wall clock */
+        const char *body;        /* the event's JSON, for ce_id */
 };
 
-/* ce_* headers, content-type, idempotency-key and traceparent. NULL on
- * allocation failure. */
+/* The CloudEvents id of the event with this body, sha256(key NUL body) in
+ * lowercase hex: unique per distinct event (CloudEvents: source + id),
+ * repeated only when the very same event is sent again. The call stays
+ * identified by the idempotency-key header. "" on allocation failure. */
+void outcome_event_id(const char *key, const char *body,
+                      char out[OUTCOME_KEY_LEN + 1]);
+
+/* ce_* headers (ce_id from outcome_event_id), content-type,
+ * idempotency-key (ce->id) and traceparent. NULL on allocation failure. */
 rd_kafka_headers_t *outcome_ce_headers(const struct outcome_ce *ce);
 
 /* A call that ran out of retries, for the erasure-failed-calls header. */

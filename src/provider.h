@@ -34,7 +34,7 @@ struct provider_limits {
 
 /* Loads `providers` (definitions) and `accounts` from cfg. Secrets are read
  * with getenv() here, once; a missing secret variable is an error unless
- * allow_missing_secrets (plan and --check-config still work without
+ * allow_missing_secrets (plan and check-config --no-secrets work without
  * them and show the secret as unset).
  * Returns NULL on error with errstr "FILE:LINE: PATH: reason", e.g.
  * "config/providers.conf:42: providers.vectara.actions.[0].path: unknown

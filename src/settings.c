@@ -3,6 +3,7 @@
 
 #include <libconfig.h>
 #include <libgen.h>
+#include <librdkafka/rdkafka.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,31 @@ int settings_props_add(struct settings_props *props, const char *kv,
         return 0;
 }
 
+int settings_check_property(const char *kv, char *errstr, size_t errstr_size)
+{
+        char name[256];
+        const char *eq = strchr(kv, '=');
+        if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(name)) {
+                snprintf(errstr, errstr_size, "\"%.64s\": expected name=value",
+                         kv);
+                return -1;
+        }
+        memcpy(name, kv, (size_t)(eq - kv));
+        name[eq - kv] = '\0';
+        /* librdkafka is the only authority on its properties: a scratch
+         * conf refuses a misspelt name or a bad value exactly as the
+         * clients would, but here, where the file and line are known. */
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        char err[256];
+        rd_kafka_conf_res_t res =
+            rd_kafka_conf_set(conf, name, eq + 1, err, sizeof(err));
+        rd_kafka_conf_destroy(conf);
+        if (res == RD_KAFKA_CONF_OK)
+                return 0;
+        snprintf(errstr, errstr_size, "librdkafka property %s: %s", name, err);
+        return -1;
+}
+
 static void props_clear(struct settings_props *p)
 {
         for (size_t i = 0; i < p->n; i++)
@@ -70,8 +96,10 @@ static void props_clear(struct settings_props *p)
         p->n = 0;
 }
 
+/* check: validate each property with librdkafka (not for
+ * properties_from_env, whose values are variable names). */
 static int read_props(struct confread *cr, const config_setting_t *parent,
-                      const char *name, struct settings_props *out)
+                      const char *name, struct settings_props *out, int check)
 {
         const config_setting_t *arr = config_setting_get_member(parent, name);
         if (!arr)
@@ -85,7 +113,8 @@ static int read_props(struct confread *cr, const config_setting_t *parent,
                 char err[256];
                 if (!kv)
                         return confread_fail(cr, e, NULL, "must be a string");
-                if (settings_props_add(out, kv, err, sizeof(err)))
+                if (settings_props_add(out, kv, err, sizeof(err)) ||
+                    (check && settings_check_property(kv, err, sizeof(err))))
                         return confread_fail(cr, e, NULL, "%s", err);
         }
         return 0;
@@ -98,8 +127,9 @@ static int read_env_props(struct confread *cr, const config_setting_t *kafka,
 {
         struct settings_props tmp = {0};
         struct settings_props *out = &s->kafka;
-        if (read_props(cr, kafka, "properties_from_env", &tmp) ||
-            read_props(cr, kafka, "properties_from_env", &s->kafka_from_env)) {
+        if (read_props(cr, kafka, "properties_from_env", &tmp, 0) ||
+            read_props(cr, kafka, "properties_from_env", &s->kafka_from_env,
+                       0)) {
                 props_clear(&tmp);
                 return -1;
         }
@@ -128,8 +158,13 @@ static int read_env_props(struct confread *cr, const config_setting_t *kafka,
                 }
                 snprintf(kv, n, "%s=%s", tmp.items[i], val);
                 char err[256];
-                if (settings_props_add(out, kv, err, sizeof(err)))
-                        rc = confread_fail(cr, arr, NULL, "%s", err);
+                /* The message names the property, never the value. */
+                if (settings_props_add(out, kv, err, sizeof(err)) ||
+                    settings_check_property(kv, err, sizeof(err)))
+                        rc = confread_fail(
+                            cr, config_setting_get_elem(arr, (int)i), NULL,
+                            "librdkafka property %s: invalid value from %s",
+                            tmp.items[i], eq + 1);
                 free(kv);
         }
         props_clear(&tmp);
@@ -196,10 +231,10 @@ static int load_kafka(struct confread *cr, struct settings *s,
         if (!k)
                 return 0;
         if (confread_check_keys(cr, k, kafka_keys) ||
-            read_props(cr, k, "properties", &s->kafka) ||
+            read_props(cr, k, "properties", &s->kafka, 1) ||
             read_env_props(cr, k, s, allow_missing) ||
-            read_props(cr, k, "consumer", &s->consumer) ||
-            read_props(cr, k, "producer", &s->producer) ||
+            read_props(cr, k, "consumer", &s->consumer, 1) ||
+            read_props(cr, k, "producer", &s->producer, 1) ||
             read_string(cr, k, "group_id", &s->group_id) ||
             read_string(cr, k, "static_membership_env",
                         &s->static_membership_env))
@@ -443,6 +478,32 @@ static int load_root(struct settings *s, config_t *cfg, int allow_missing,
         return s->providers ? 0 : -1;
 }
 
+/* libconfig says only "cannot open include file": the operator needs the
+ * name and where it was looked for, so the @include line is re-read.
+ * Returns "" when line is no @include. */
+static const char *include_named(const char *file, int line, const char *dir,
+                                 char *buf, size_t size)
+{
+        char text[1024];
+        FILE *fp = fopen(file, "r");
+        buf[0] = '\0';
+        if (!fp)
+                return buf;
+        for (int n = 1; fgets(text, sizeof(text), fp); n++) {
+                if (n < line)
+                        continue;
+                const char *q = strstr(text, "@include");
+                const char *open = q ? strchr(q, '"') : NULL;
+                const char *close = open ? strchr(open + 1, '"') : NULL;
+                if (close)
+                        snprintf(buf, size, " \"%.*s\" (looked for in %s)",
+                                 (int)(close - open - 1), open + 1, dir);
+                break;
+        }
+        fclose(fp);
+        return buf;
+}
+
 struct settings *settings_load(const char *path, int allow_missing_secrets,
                                char *errstr, size_t errstr_size)
 {
@@ -460,12 +521,17 @@ struct settings *settings_load(const char *path, int allow_missing_secrets,
         /* @include paths are relative to the main file's directory.
          * libconfig 1.5 joins this directory with every include path,
          * absolute ones too, so includes must be written relative. */
-        config_set_include_dir(&cfg, dirname(dircopy));
+        const char *dir = dirname(dircopy);
+        config_set_include_dir(&cfg, dir);
         int rc = -1;
         if (!config_read_file(&cfg, path)) {
                 const char *f = config_error_file(&cfg);
-                snprintf(errstr, errstr_size, "%s:%d: %s", f ? f : path,
-                         config_error_line(&cfg), config_error_text(&cfg));
+                char inc[512];
+                int line = config_error_line(&cfg);
+                snprintf(
+                    errstr, errstr_size, "%s:%d: %s%s", f ? f : path, line,
+                    config_error_text(&cfg),
+                    include_named(f ? f : path, line, dir, inc, sizeof(inc)));
         } else {
                 rc = load_root(s, &cfg, allow_missing_secrets, errstr,
                                errstr_size);

@@ -88,4 +88,8 @@ char *settings_to_json(const struct settings *s);
 int settings_props_add(struct settings_props *props, const char *kv,
                        char *errstr, size_t errstr_size);
 
+/* 0 if librdkafka accepts "name=value" (rd_kafka_conf_set on a scratch
+ * configuration), else -1 with librdkafka's reason in errstr. */
+int settings_check_property(const char *kv, char *errstr, size_t errstr_size);
+
 #endif

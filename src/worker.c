@@ -972,6 +972,7 @@ static void check_stop_pipe(struct worker *w)
         char buf[16];
         if (read(w->stop_pipe[0], buf, sizeof(buf)) > 0 && !w->stopping) {
                 w->stopping = 1;
+                w->stop_deadline = clock_mono_ms() + w->s->drain_timeout_ms;
                 log_info(NULL, NULL, "stop requested: draining %zu request(s)",
                          w->njobs);
         }
@@ -1005,8 +1006,19 @@ static void turn(struct worker *w, int consume)
  * or the drain deadline passes. */
 static void commit_before_close(struct worker *w, int64_t deadline)
 {
+        int64_t t0 = clock_mono_ms();
         for (;;) {
-                rd_kafka_resp_err_t err = kafka_commit(w->kafka);
+                rd_kafka_resp_err_t err = kafka_commit_start(w->kafka);
+                /* Served while it waits: the rebalance it waits for needs
+                 * our polls to finish. */
+                while (!err && !w->fatal && clock_mono_ms() < deadline &&
+                       !kafka_commit_done(w->kafka, &err))
+                        turn(w, 1);
+                if (!err && !kafka_commit_done(w->kafka, &err))
+                        err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+                if (!err)
+                        log_info(NULL, NULL, "final commit in %lld ms",
+                                 (long long)(clock_mono_ms() - t0));
                 if (!err || w->fatal)
                         return;
                 if (clock_mono_ms() >= deadline) {
@@ -1022,10 +1034,18 @@ static void commit_before_close(struct worker *w, int64_t deadline)
         }
 }
 
+/* Of the drain deadline, what the consumer close (revocation, leaving the
+ * group) and the producer flush keep for themselves: a fifth, 1..5 s. */
+static int64_t close_reserve_ms(const struct settings *s)
+{
+        int64_t r = s->drain_timeout_ms / 5;
+        return r < 1000 ? 1000 : r > 5000 ? 5000 : r;
+}
+
 static void drain(struct worker *w)
 {
         kafka_set_paused(w->kafka, 1);
-        int64_t deadline = clock_mono_ms() + w->s->drain_timeout_ms;
+        int64_t deadline = w->stop_deadline - close_reserve_ms(w->s);
         while (w->njobs > 0 && !w->fatal && clock_mono_ms() < deadline)
                 turn(w, 1);
         if (w->njobs > 0)
@@ -1040,6 +1060,8 @@ static void drain(struct worker *w)
                         job_abandon(w, j);
         }
         commit_before_close(w, deadline);
+        log_info(NULL, NULL, "drain over, %lld ms left of the drain deadline",
+                 (long long)(w->stop_deadline - clock_mono_ms()));
 }
 
 int worker_run(struct worker *w, char *errstr, size_t errstr_size)
@@ -1055,7 +1077,16 @@ int worker_run(struct worker *w, char *errstr, size_t errstr_size)
         /* Even after a fatal error the stored offsets cover only requests
          * whose every outcome was acknowledged, so committing them is
          * right. */
-        int rc = kafka_close(w->kafka, 10000);
+        if (!w->stopping)
+                w->stop_deadline = clock_mono_ms() + w->s->drain_timeout_ms;
+        /* The drain, the final commit and the flush end by the deadline;
+         * leaving the group may wait past it for a rebalance (kafka.c),
+         * which the pods' grace period covers. */
+        int64_t t0 = clock_mono_ms();
+        int rc = kafka_close(w->kafka, w->stop_deadline);
+        log_info(NULL, NULL, "closed in %lld ms (%lld ms before the deadline)",
+                 (long long)(clock_mono_ms() - t0),
+                 (long long)(w->stop_deadline - clock_mono_ms()));
         if (w->fatal) {
                 snprintf(errstr, errstr_size, "%s", w->fatal_err);
                 return -1;

@@ -135,7 +135,8 @@ struct worker {
         size_t heap_len, heap_cap;
         int stop_pipe[2];
         int stopping;
-        int closing; /* worker_free(): delivery reports only free */
+        int64_t stop_deadline; /* mono ms: SIGTERM + drain_timeout_ms */
+        int closing;           /* worker_free(): delivery reports only free */
         int fatal;
         char fatal_err[512];
         int more_messages;

@@ -188,8 +188,8 @@ void worker_produce_event(struct worker *w, struct job *j, char *json,
                 worker_fatal(w, "%s", "out of memory building an outcome");
                 return;
         }
-        struct outcome_ce ce = {w->s->ce_source, type,           key,
-                                j->request_id,   j->traceparent, wall};
+        struct outcome_ce ce = {w->s->ce_source, type, key, j->request_id,
+                                j->traceparent,  wall, json};
         produce(w, j, DELIVERY_EVENT, w->s->topic_outcomes, j->request_id,
                 strlen(j->request_id), json, strlen(json),
                 outcome_ce_headers(&ce));

@@ -214,7 +214,8 @@ def test_bad_config_names_file_line_and_setting(workdir):
         with open(path, "w") as f:
             f.write(bad)
         line = bad[:bad.index(new)].count("\n") + 1
-        r = run_cli("check-config", "-c", path)
+        r = run_cli("check-config", "-c", path,
+                    env=dict(SECRETS, KAFKA_SASL_PASSWORD="kp-SENTINEL-kafka"))
         assert r.returncode == 3, (field, r.stdout, r.stderr)
         assert f"{path}:{line}:" in r.stderr, (field, line, r.stderr)
         assert field in r.stderr, (field, r.stderr)
@@ -258,3 +259,45 @@ def test_replay_copies_exhausted_requests_back_once(workdir, provider, mock_kafk
     assert second.value["idempotency_key"] == \
         summaries(outcomes_of(msgs, rid))[0].value["idempotency_key"]
     assert second.headers["traceparent"].startswith("00-1111")
+    check_event_identity_and_folding(outcomes_of(msgs, rid))
+
+
+SUCCESS = {"deleted", "already_absent", "completed"}
+
+
+def fold(events):
+    """The consumers' rule (README, Outcome events): per idempotency key a
+    success beats a failure, then the latest finished_at wins."""
+    best = {}
+    for e in events:
+        k = e.headers["idempotency-key"]
+        rank = (e.value["status"] in SUCCESS, e.value["finished_at"])
+        if k not in best or rank > best[k][0]:
+            best[k] = (rank, e)
+    return {k: e for k, (_, e) in best.items()}
+
+
+def check_event_identity_and_folding(events):
+    """A failed call and its replayed success are two events: distinct
+    CloudEvents ids (a conforming consumer dedups on source + id), the same
+    idempotency key, ce_id = sha256(key NUL body)."""
+    import hashlib
+    by_key = {}
+    for e in events:
+        key = e.headers["idempotency-key"]
+        assert key == e.value["idempotency_key"]
+        assert e.headers["ce_id"] == hashlib.sha256(
+            key.encode() + b"\0" + e.raw_value).hexdigest()
+        by_key.setdefault(key, []).append(e)
+    assert len(by_key) == 2  # the call and the summary, twice each
+    for key, evs in by_key.items():
+        assert len(evs) == 2, [e.value for e in evs]
+        assert len({e.headers["ce_id"] for e in evs}) == 2
+        assert {e.headers["ce_source"] for e in evs} == {evs[0].headers["ce_source"]}
+    folded = fold(events)
+    assert sorted(e.value["status"] for e in folded.values()) == \
+        ["completed", "deleted"]
+    # Arrival order does not matter to the rule.
+    assert fold(list(reversed(events))).keys() == folded.keys()
+    assert all(fold(list(reversed(events)))[k].headers["ce_id"] ==
+               folded[k].headers["ce_id"] for k in folded)

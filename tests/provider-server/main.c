@@ -381,7 +381,7 @@ int main(int argc, char **argv)
             .keys = {.vectara_key = "test-vectara-key",
                      .vectara_token = "test-vectara-token",
                      .convai_key = "test-convai-key",
-                     .algolia_app_id = "test-algolia-app",
+                     .algolia_app_id = "TESTALGOLIAAPP",
                      .algolia_key = "test-algolia-key",
                      .avaamo_token = "test-avaamo-token"},
             .max_calls = 1000000,

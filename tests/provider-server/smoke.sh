@@ -42,7 +42,7 @@ VS=$B/vectara/v2/agents
 CV=$B/convai/character/chatHistory/delete
 CK=(-H 'CONVAI-API-KEY: test-convai-key')
 AL=$B/algolia/agent-studio/1
-AK=(-H 'x-algolia-application-id: test-algolia-app' -H 'x-algolia-api-key: test-algolia-key')
+AK=(-H 'x-algolia-application-id: TESTALGOLIAAPP' -H 'x-algolia-api-key: test-algolia-key')
 AV=$B/avaamo/dashboard/agents
 AT=(-H 'Access-Token: test-avaamo-token')
 
@@ -168,7 +168,7 @@ expect 400 '"credentials received: x-api-key=test-vectara-key;"' -X DELETE "${VK
 expect 201 ids -X POST -d '{"provider":"convai","status":503,"echo":"base64","echo_pad":2,"times":1}' "$B/_control/faults"
 expect 503 '"..credentials received: convai-api-key=dGVzdC1jb252YWkta2V5;"' -X POST "${CK[@]}" -d '{"charID":"c","sessionIDs":["s"]}' "$CV"
 expect 201 ids -X POST -d '{"provider":"algolia","status":500,"echo":"percent","times":1}' "$B/_control/faults"
-expect 500 'x-algolia-application-id=test-algolia-app; x-algolia-api-key=a%20b%2Fc;' -X DELETE -H 'x-algolia-application-id: test-algolia-app' -H 'x-algolia-api-key: a b/c' "$AL/user-data/u"
+expect 500 'x-algolia-application-id=TESTALGOLIAAPP; x-algolia-api-key=a%20b%2Fc;' -X DELETE -H 'x-algolia-application-id: TESTALGOLIAAPP' -H 'x-algolia-api-key: a b/c' "$AL/user-data/u"
 expect 400 "echo needs a status" -X POST -d '{"echo":"raw"}' "$B/_control/faults"
 expect 400 "echo must be" -X POST -d '{"status":500,"echo":"rot13"}' "$B/_control/faults"
 expect 200 '"ok":true' -X DELETE "$B/_control/faults"

@@ -429,12 +429,19 @@ static void ce_headers_carry_every_attribute(void **state)
 {
         (void)state;
         char b[256];
-        struct outcome_ce ce = {"urn:test", OUTCOME_CE_TYPE_CALL, "k123",
-                                "req-1",    "00-abc-def-01",      T0};
+        struct outcome_ce ce = {"urn:test",
+                                OUTCOME_CE_TYPE_CALL,
+                                "k123",
+                                "req-1",
+                                "00-abc-def-01",
+                                T0,
+                                "{\"status\":\"failed\"}"};
+        char id[OUTCOME_KEY_LEN + 1];
+        outcome_event_id("k123", ce.body, id);
         rd_kafka_headers_t *h = outcome_ce_headers(&ce);
         assert_non_null(h);
         assert_string_equal(hdr(h, "ce_specversion", b, sizeof(b)), "1.0");
-        assert_string_equal(hdr(h, "ce_id", b, sizeof(b)), "k123");
+        assert_string_equal(hdr(h, "ce_id", b, sizeof(b)), id);
         assert_string_equal(hdr(h, "idempotency-key", b, sizeof(b)), "k123");
         assert_string_equal(hdr(h, "ce_source", b, sizeof(b)), "urn:test");
         assert_string_equal(hdr(h, "ce_type", b, sizeof(b)),
@@ -452,6 +459,29 @@ static void ce_headers_carry_every_attribute(void **state)
         h = outcome_ce_headers(&ce);
         assert_null(hdr(h, "traceparent", b, sizeof(b)));
         rd_kafka_headers_destroy(h);
+}
+
+/* CloudEvents: source + id unique per distinct event. Two events of one
+ * call (failed, then deleted after a replay) differ; a re-send of the
+ * same event does not; the call's key is not the event's id. */
+static void event_id_differs_per_event_not_per_resend(void **state)
+{
+        (void)state;
+        char failed[OUTCOME_KEY_LEN + 1], deleted[OUTCOME_KEY_LEN + 1];
+        char again[OUTCOME_KEY_LEN + 1], other[OUTCOME_KEY_LEN + 1];
+        outcome_event_id("k1", "{\"status\":\"failed\"}", failed);
+        outcome_event_id("k1", "{\"status\":\"deleted\"}", deleted);
+        outcome_event_id("k1", "{\"status\":\"failed\"}", again);
+        outcome_event_id("k2", "{\"status\":\"failed\"}", other);
+        assert_int_equal(strlen(failed), OUTCOME_KEY_LEN);
+        assert_string_not_equal(failed, deleted);
+        assert_string_equal(failed, again);
+        assert_string_not_equal(failed, other);
+        assert_string_not_equal(failed, "k1");
+        /* The NUL separator: ("k1x", "y") is not ("k1", "xy"). */
+        outcome_event_id("k1x", "y", other);
+        outcome_event_id("k1", "xy", again);
+        assert_string_not_equal(other, again);
 }
 
 static void dead_letter_headers_keep_original_and_add_ours(void **state)
@@ -576,6 +606,7 @@ int main(void)
             cmocka_unit_test(summary_json_rejected),
             cmocka_unit_test(status_names),
             cmocka_unit_test(ce_headers_carry_every_attribute),
+            cmocka_unit_test(event_id_differs_per_event_not_per_resend),
             cmocka_unit_test(dead_letter_headers_keep_original_and_add_ours),
             cmocka_unit_test(failed_calls_header_lists_given_entries_and_total),
             cmocka_unit_test(stub_names_the_original_without_carrying_it),
