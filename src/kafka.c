@@ -87,8 +87,8 @@ static int conf_set_all(rd_kafka_conf_t *conf, const char *const *kvs,
         return 0;
 }
 
-static int conf_set_props(rd_kafka_conf_t *conf, const struct settings_props *p,
-                          char *errstr, size_t errstr_size)
+int kafka_conf_set_props(rd_kafka_conf_t *conf, const struct settings_props *p,
+                         char *errstr, size_t errstr_size)
 {
         for (size_t i = 0; i < p->n; i++)
                 if (conf_set_kv(conf, p->items[i], errstr, errstr_size))
@@ -237,8 +237,8 @@ static rd_kafka_conf_t *consumer_conf(struct kafka *k, const char *instance,
         snprintf(gid, sizeof(gid), "group.id=%s", s->group_id);
         if (conf_set_all(conf, consumer_defaults, errstr, errstr_size) ||
             conf_set_kv(conf, gid, errstr, errstr_size) ||
-            conf_set_props(conf, &s->kafka, errstr, errstr_size) ||
-            conf_set_props(conf, &s->consumer, errstr, errstr_size) ||
+            kafka_conf_set_props(conf, &s->kafka, errstr, errstr_size) ||
+            kafka_conf_set_props(conf, &s->consumer, errstr, errstr_size) ||
             conf_set_all(conf, consumer_forced, errstr, errstr_size))
                 goto err;
         char v[64];
@@ -274,8 +274,8 @@ static rd_kafka_conf_t *producer_conf(struct kafka *k, char *errstr,
                  settings_producer_message_bytes(s));
         if (conf_set_all(conf, producer_defaults, errstr, errstr_size) ||
             conf_set_kv(conf, mmb, errstr, errstr_size) ||
-            conf_set_props(conf, &s->kafka, errstr, errstr_size) ||
-            conf_set_props(conf, &s->producer, errstr, errstr_size) ||
+            kafka_conf_set_props(conf, &s->kafka, errstr, errstr_size) ||
+            kafka_conf_set_props(conf, &s->producer, errstr, errstr_size) ||
             conf_set_all(conf, producer_forced, errstr, errstr_size)) {
                 rd_kafka_conf_destroy(conf);
                 return NULL;

@@ -13,6 +13,7 @@
 #include <librdkafka/rdkafka.h>
 
 struct settings;
+struct settings_props;
 struct kafka;
 
 struct kafka_callbacks {
@@ -32,6 +33,12 @@ struct kafka_callbacks {
 
 /* Creates both clients from the settings' pass-through properties.
  * instance_id, when not NULL, becomes group.instance.id. */
+/* Sets every "name=value" of p on conf (the pass-through lists of
+ * settings); fills errstr naming the property on the first refusal. The
+ * replay and report clients build their own configurations with it. */
+int kafka_conf_set_props(rd_kafka_conf_t *conf, const struct settings_props *p,
+                         char *errstr, size_t errstr_size);
+
 struct kafka *kafka_new(const struct settings *s, const char *instance_id,
                         const struct kafka_callbacks *cb, char *errstr,
                         size_t errstr_size);

@@ -7,31 +7,12 @@
 #include <string.h>
 
 #include "clock.h"
+#include "kafka.h"
 #include "log.h"
 #include "outcome.h"
 #include "settings.h"
 
 #define REPLAY_DEFAULT_CODE "retries_exhausted"
-
-static int set_props(rd_kafka_conf_t *conf, const struct settings_props *p,
-                     char *errstr, size_t errstr_size)
-{
-        for (size_t i = 0; i < p->n; i++) {
-                char name[256];
-                const char *eq = strchr(p->items[i], '=');
-                size_t n = (size_t)(eq - p->items[i]);
-                if (n >= sizeof(name)) {
-                        snprintf(errstr, errstr_size, "property name too long");
-                        return -1;
-                }
-                memcpy(name, p->items[i], n);
-                name[n] = '\0';
-                if (rd_kafka_conf_set(conf, name, eq + 1, errstr,
-                                      errstr_size) != RD_KAFKA_CONF_OK)
-                        return -1;
-        }
-        return 0;
-}
 
 /* Errors of one message alone: retrying cannot help, the others go on. */
 static int permanent(rd_kafka_resp_err_t err)
@@ -72,9 +53,10 @@ static rd_kafka_t *make_client(const struct settings *s, int consumer,
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
         char group[512];
         snprintf(group, sizeof(group), "%s.replay", s->group_id);
-        int rc = set_props(conf, &s->kafka, errstr, errstr_size);
+        int rc = kafka_conf_set_props(conf, &s->kafka, errstr, errstr_size);
         if (!rc && consumer)
-                rc = set_props(conf, &s->consumer, errstr, errstr_size) ||
+                rc = kafka_conf_set_props(conf, &s->consumer, errstr,
+                                          errstr_size) ||
                      rd_kafka_conf_set(conf, "group.id", group, errstr,
                                        errstr_size) ||
                      rd_kafka_conf_set(conf, "enable.auto.commit", "false",
@@ -84,7 +66,8 @@ static rd_kafka_t *make_client(const struct settings *s, int consumer,
                      rd_kafka_conf_set(conf, "enable.partition.eof", "true",
                                        errstr, errstr_size);
         if (!rc && !consumer)
-                rc = set_props(conf, &s->producer, errstr, errstr_size) ||
+                rc = kafka_conf_set_props(conf, &s->producer, errstr,
+                                          errstr_size) ||
                      rd_kafka_conf_set(conf, "enable.idempotence", "true",
                                        errstr, errstr_size);
         if (rc) {

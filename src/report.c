@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "kafka.h"
 #include "log.h"
 #include "outcome.h"
 #include "report_book.h"
@@ -25,26 +26,6 @@ struct reader {
         char *errstr;
         size_t errstr_size;
 };
-
-static int set_props(rd_kafka_conf_t *conf, const struct settings_props *p,
-                     char *errstr, size_t errstr_size)
-{
-        for (size_t i = 0; i < p->n; i++) {
-                char name[256];
-                const char *eq = strchr(p->items[i], '=');
-                size_t n = (size_t)(eq - p->items[i]);
-                if (n >= sizeof(name)) {
-                        snprintf(errstr, errstr_size, "property name too long");
-                        return -1;
-                }
-                memcpy(name, p->items[i], n);
-                name[n] = '\0';
-                if (rd_kafka_conf_set(conf, name, eq + 1, errstr,
-                                      errstr_size) != RD_KAFKA_CONF_OK)
-                        return -1;
-        }
-        return 0;
-}
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf)
@@ -68,8 +49,8 @@ static rd_kafka_t *make_consumer(const struct settings *s, char *errstr,
          * large; the file's consumer properties, set after, still win. */
         if (rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "4096",
                               errstr, errstr_size) ||
-            set_props(conf, &s->kafka, errstr, errstr_size) ||
-            set_props(conf, &s->consumer, errstr, errstr_size) ||
+            kafka_conf_set_props(conf, &s->kafka, errstr, errstr_size) ||
+            kafka_conf_set_props(conf, &s->consumer, errstr, errstr_size) ||
             rd_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) ||
             rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr,
                               errstr_size) ||
