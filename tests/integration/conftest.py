@@ -7,7 +7,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 import harness  # noqa: E402
-from kafka_env import MockCluster  # noqa: E402
+from kafka_env import MockCluster, RealBroker  # noqa: E402
 
 
 def pytest_configure(config):
@@ -38,3 +38,14 @@ def mock_kafka():
                             harness.TOPIC_DLQ: 1}).start()
     yield c
     c.close()
+
+
+@pytest.fixture(scope="module")
+def broker(request):
+    """A real Kafka broker (tests/kafka/broker.sh) for one test module. A
+    broker that cannot start fails the test: the real tier never skips."""
+    b = RealBroker().start()
+    harness.report(f"broker start ({request.module.__name__}): "
+                   f"{b.start_seconds:.1f} s")
+    yield b
+    b.close()

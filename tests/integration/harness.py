@@ -315,3 +315,14 @@ def wait_ready(metrics_port, worker, timeout=60.0):
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{worker.name} not ready within {timeout}s")
         time.sleep(0.05)
+
+
+REAL_KAFKA_REPORT = os.path.join(BUILD_DIR, "real-kafka-report.txt")
+
+
+def report(line):
+    """Prints a measured figure and appends it to the real-Kafka report
+    that scripts/test.sh shows at the end of a CI run."""
+    print(line)
+    with open(REAL_KAFKA_REPORT, "a") as f:
+        f.write(line + "\n")

@@ -16,32 +16,15 @@ import uuid
 import pytest
 
 import harness
-from harness import (ALGOLIA_APP_ID, Worker, idempotency_key, summaries,
+from harness import (Worker, idempotency_key, report, summaries,
                      worker_config)
-from kafka_env import Collector, RealBroker, committed_lag, produce
+from kafka_env import Collector, committed_lag, produce
 
 pytestmark = pytest.mark.real_kafka
 
 N_REQUESTS = int(os.environ.get("ERASURE_GROUP_REQUESTS", "2000"))
 PARTITIONS = 6
 WORKERS = 3
-REPORT = os.path.join(harness.BUILD_DIR, "real-kafka-report.txt")
-
-
-def report(line):
-    print(line)
-    with open(REPORT, "a") as f:
-        f.write(line + "\n")
-
-
-@pytest.fixture(scope="module")
-def broker():
-    b = RealBroker().start()
-    report(f"broker start: {b.start_seconds:.1f} s")
-    yield b
-    b.close()
-
-
 @pytest.fixture
 def provider(workdir):
     s = harness.ProviderServer(workdir, ["--threads", "4"])

@@ -12,19 +12,12 @@ import pytest
 
 import harness
 from harness import Worker, committed_offsets, run_cli, worker_config
-from kafka_env import Collector, RealBroker, produce
+from kafka_env import Collector, produce
 from test_pipeline import wait_summaries
 
 pytestmark = pytest.mark.real_kafka
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def broker():
-    b = RealBroker().start()
-    yield b
-    b.close()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import uuid
 import pytest
 
 import harness
-from kafka_env import RealBroker
+from harness import report
 from steady import SteadyLoad
 
 pytestmark = pytest.mark.real_kafka
@@ -33,22 +33,6 @@ DRAIN_MS = 8000
 SESSION_MS = 6000  # harness.worker_config's session.timeout.ms
 # Over the deadline: process exit and the test's own polling.
 EXIT_SLACK_S = 2.0
-REPORT = os.path.join(harness.BUILD_DIR, "real-kafka-report.txt")
-
-
-def report(line):
-    print(line)
-    with open(REPORT, "a") as f:
-        f.write(line + "\n")
-
-
-@pytest.fixture(scope="module")
-def broker():
-    b = RealBroker().start()
-    yield b
-    b.close()
-
-
 @pytest.fixture
 def provider(workdir):
     s = harness.ProviderServer(workdir, ["--latency-ms", "50", "--threads", "4",

@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 import harness
-from kafka_env import RealBroker
+from harness import report
 from steady import SteadyLoad, percentile
 
 pytestmark = pytest.mark.real_kafka
@@ -29,22 +29,6 @@ COMMIT_INTERVAL_MS = 200
 # The first seconds include the group join and the first commit (a
 # partition without a committed offset counts from its start).
 WARMUP_S = 5.0
-REPORT = os.path.join(harness.BUILD_DIR, "real-kafka-report.txt")
-
-
-def report(line):
-    print(line)
-    with open(REPORT, "a") as f:
-        f.write(line + "\n")
-
-
-@pytest.fixture(scope="module")
-def broker():
-    b = RealBroker().start()
-    yield b
-    b.close()
-
-
 @pytest.fixture
 def provider(workdir):
     s = harness.ProviderServer(workdir, [

@@ -10,17 +10,10 @@ import pytest
 import harness
 from harness import (Worker, call_outcomes, idempotency_key, request, summaries,
                      worker_config)
-from kafka_env import Collector, RealBroker, produce
+from kafka_env import Collector, produce
 from test_verify import conv
 
 pytestmark = pytest.mark.real_kafka
-
-
-@pytest.fixture(scope="module")
-def broker():
-    b = RealBroker().start()
-    yield b
-    b.close()
 
 
 @pytest.fixture
