@@ -331,6 +331,28 @@ int provider_load_action(struct loader *ld, const config_setting_t *s,
 /* `after` names an earlier action; resolved once all are loaded. */
 int provider_resolve_after(struct loader *ld, const config_setting_t *s,
                            struct provider_def *d, size_t i);
+/* The parts of an action that a read (verify, discover) has as well. */
+int provider_load_rule_status(struct loader *ld, const config_setting_t *s,
+                              struct rule *r);
+int provider_load_method(struct loader *ld, const config_setting_t *s,
+                         struct provider_action *a);
+int provider_load_path(struct loader *ld, const config_setting_t *s,
+                       struct provider_action *a);
+int provider_load_resource(struct loader *ld, const config_setting_t *s,
+                           struct provider_action *a);
+int provider_load_query(struct loader *ld, const config_setting_t *s,
+                        struct provider_action *a);
+int provider_load_body(struct loader *ld, const config_setting_t *s,
+                       struct provider_action *a);
+
+/* ---- provider_readback.c: an action's reads ---------------------------- */
+
+int provider_load_verify(struct loader *ld, const config_setting_t *s,
+                         struct provider_action *a);
+void provider_verify_free(struct verify_def *v); /* accepts NULL */
+int provider_load_discover(struct loader *ld, const config_setting_t *s,
+                           struct provider_action *a);
+void provider_discover_free(struct discover_def *d); /* accepts NULL */
 
 /* ---- provider_account.c: accounts -------------------------------------- */
 
