@@ -150,6 +150,20 @@ struct worker {
  * past the last finished request is committed. */
 __attribute__((format(printf, 2, 3))) void worker_fatal(struct worker *w,
                                                         const char *fmt, ...);
+/* Queues c (planned or discovered, of j) in its account, or holds it
+ * while an action it must run `after` is unfinished. */
+void worker_call_enqueue(struct worker *w, struct job *j, struct call *c,
+                         const struct provider_call *pc);
+/* Every call of j is final: the summary (and the dead-letter copy when a
+ * call ran out of retries). */
+void worker_job_calls_finished(struct worker *w, struct job *j);
+/* Pauses or resumes intake against the caps (with hysteresis). */
+void worker_flow_control(struct worker *w);
+
+/* worker_intake.c: the consume, parse and plan steps */
+
+/* Takes up to a batch of messages; sets w->more_messages if more wait. */
+void worker_consume_some(struct worker *w);
 
 /* worker_auth.c: OAuth tokens */
 
