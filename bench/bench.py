@@ -304,9 +304,11 @@ def mix_request(i, tag, mix, sessions, convai_sessions):
 
 
 def mix_calls_per_request(mix, sessions, convai_sessions):
+    """Call outcomes per request: one per deletion, plus the discover read
+    of each Algolia user (read-backs are inside their call's outcome)."""
     return (mix.get("vectara", 0) * sessions
             + mix.get("convai", 0) * ((convai_sessions + 99) // 100)
-            + mix.get("algolia_user", 0) + mix.get("algolia_conv", 0)
+            + 2 * mix.get("algolia_user", 0) + mix.get("algolia_conv", 0)
             + mix.get("avaamo", 0))
 
 

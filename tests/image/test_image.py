@@ -213,10 +213,10 @@ def all_five(i):
          "session_ids": [f"s{i}a", f"s{i}b"]},
         {"provider": "algolia", "agent_id": ALGOLIA_AGENT,
          "user_token": f"user-{i}"},
-        {"provider": "algolia", "agent_id": ALGOLIA_AGENT,
+        {"provider": "algolia", "scope": "agent", "agent_id": ALGOLIA_AGENT,
          "conversations": {"start_date": "2026-01-01",
                            "end_date": "2026-11-01"}},
-        {"provider": "avaamo", "agent_id": 20123,
+        {"provider": "avaamo", "scope": "agent", "agent_id": 20123,
          "data_types": ["conversation_sessions"]})
 
 
@@ -226,8 +226,11 @@ def check_outcomes(msgs, ids):
         by_rid.setdefault(m.value["request_id"], []).append(m.value)
     for rid in ids:
         calls = by_rid.get(rid, [])
-        assert len(calls) == 6, (rid, calls)
-        assert {c["status"] for c in calls} == {"deleted"}, calls
+        # Six deletions, and the Algolia user's discover read (nothing
+        # seeded on the test server, so it finds no conversation).
+        assert len(calls) == 7, (rid, calls)
+        assert sorted(c["status"] for c in calls) == \
+            ["deleted"] * 6 + ["discovered"], calls
     done = {m.value["request_id"]: m.value for m in summaries(msgs)}
     assert {done[r]["status"] for r in ids} == {"completed"}
 
