@@ -180,8 +180,12 @@ static void check_failure(const struct parse_result *r, size_t size,
         if (r->id)
                 CHECK(request_id_valid(r->id) && ref_request_id_valid(r->id));
         /* The size check comes first so an oversize message is never
-         * parsed; and it is the only reason for refusing one. */
-        CHECK((r->err == REQUEST_ERR_OVERSIZE) == (size > lim->max_bytes));
+         * parsed. The only other oversize is a tree over the parse budget
+         * (request_parse_budget()), and it says so. */
+        if (size > lim->max_bytes)
+                CHECK(r->err == REQUEST_ERR_OVERSIZE);
+        if (r->err == REQUEST_ERR_OVERSIZE && size <= lim->max_bytes)
+                CHECK(strstr(r->errstr, "parsing needs more than") != NULL);
         if (r->err == REQUEST_ERR_OVERSIZE)
                 CHECK(r->id == NULL);
 }
@@ -210,14 +214,19 @@ static void result_free(struct parse_result *r)
 
 /* The same input with smaller limits: limits can only turn an acceptance
  * into a rejection (oversize or too many targets), never the reverse, and
- * never change a reason found before the limit applies. */
+ * never change a reason found before the limit applies. A smaller size
+ * limit is a smaller parse budget too, so the parse itself may stop as
+ * oversize; nothing else is then compared. */
 static void check_small_limits(const struct parse_result *full,
                                const uint8_t *data, size_t size)
 {
         struct request_limits lim = {SMALL_MAX_BYTES, SMALL_MAX_TARGETS};
         struct parse_result r;
         parse(&r, data, size, &lim);
-        if (size > lim.max_bytes) {
+        if (size <= lim.max_bytes && r.err == REQUEST_ERR_OVERSIZE) {
+                CHECK(r.req == NULL && r.id == NULL);
+                CHECK(strstr(r.errstr, "parsing needs more than") != NULL);
+        } else if (size > lim.max_bytes) {
                 CHECK(r.err == REQUEST_ERR_OVERSIZE);
         } else if (full->req) {
                 if (full->req->ntargets > lim.max_targets) {
@@ -230,7 +239,7 @@ static void check_small_limits(const struct parse_result *full,
                 CHECK(r.req == NULL);
                 CHECK(r.err == full->err || r.err == REQUEST_ERR_TARGETS);
         }
-        if (size <= lim.max_bytes)
+        if (size <= lim.max_bytes && r.err != REQUEST_ERR_OVERSIZE)
                 CHECK((r.id == NULL) == (full->id == NULL) &&
                       (!r.id || strcmp(r.id, full->id) == 0));
         result_free(&r);

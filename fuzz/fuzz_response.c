@@ -46,12 +46,15 @@ static const char *const accounts[][3] = {
     {"convai", "secrets = { api_key = \"FUZZ_RESP_KEY\"; };",
      "\"character_id\":\"p\",\"session_ids\":[\"p\"]"},
     {"algolia",
-     "vars = { application_id = \"FUZZAPP\"; }; "
+     "vars = { application_id = \"FUZZAPP\"; }; allow_agent_wide = true; "
      "secrets = { api_key = \"FUZZ_RESP_KEY\"; };",
-     "\"agent_id\":\"p\",\"user_token\":\"p\",\"conversations\":{"
+     "\"scope\":\"agent\",\"agent_id\":\"p\",\"user_token\":\"p\","
+     "\"conversations\":{"
      "\"start_date\":\"2026-01-01\",\"end_date\":\"2026-11-01\"}"},
-    {"avaamo", "secrets = { access_token = \"FUZZ_RESP_KEY\"; };",
-     "\"agent_id\":1,\"data_types\":[\"storage\"]"},
+    {"avaamo",
+     "allow_agent_wide = true; "
+     "secrets = { access_token = \"FUZZ_RESP_KEY\"; };",
+     "\"scope\":\"agent\",\"agent_id\":1,\"data_types\":[\"storage\"]"},
 };
 #define NACCOUNTS (sizeof(accounts) / sizeof(accounts[0]))
 
