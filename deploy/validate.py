@@ -223,11 +223,6 @@ class ConfigFacts:
         self.kafka = {k: v for k, v in kafka["properties"].items()
                       if k not in self.from_env}
         self.consumer = dict(kafka["consumer"])
-        # Leaving the group waits for a JoinGroup in flight, which the
-        # coordinator holds until every member rejoined or timed out: up
-        # to one session timeout past the drain deadline (src/kafka.c).
-        self.session_ms = int(self.consumer.get(
-            "session.timeout.ms", self.kafka.get("session.timeout.ms", 45000)))
         self.group_id = kafka["group_id"]
         self.static_env = kafka["static_membership_env"]
         self.topic_requests = resolved["topics"]["requests"]
@@ -690,14 +685,12 @@ def check_bundle(name, docs, templates, code, docker, report, binary):
     pre_ms = _prestop_ms(c)
     if report.check(pre_ms is not None, Wd,
                     "preStop hook of unknown duration: use `sleep N` or the sleep action"):
-        need_ms = (pre_ms + conf.drain_ms + code.flush_ms + conf.session_ms +
-                   CLOSE_MARGIN_MS)
+        need_ms = pre_ms + conf.drain_ms + code.flush_ms + CLOSE_MARGIN_MS
         report.check(
             grace * 1000 >= need_ms, Wd,
             f"terminationGracePeriodSeconds {grace}s is too short: preStop {pre_ms} ms + "
             f"worker.drain_timeout_ms {conf.drain_ms} ms (config) + producer flush "
-            f"{code.flush_ms} ms (src/worker.c) + a leave held by a rebalance, up to "
-            f"session.timeout.ms {conf.session_ms} ms + close margin {CLOSE_MARGIN_MS} ms = "
+            f"{code.flush_ms} ms (src/worker.c) + exit margin {CLOSE_MARGIN_MS} ms = "
             f"{need_ms} ms; the kubelet would SIGKILL a worker still draining")
 
     # --- probes and metrics port

@@ -25,6 +25,7 @@ struct kafka {
         size_t assigned;
         rd_kafka_queue_t *commit_q; /* kafka_commit_start()'s, pending */
         int64_t close_deadline;     /* while kafka_close() runs, else 0 */
+        int close_given_up;         /* the consumer's close outlived it */
 };
 
 /* Properties the worker's guarantees rest on: they are applied after the
@@ -377,6 +378,16 @@ void kafka_free(struct kafka *k)
         if (!k)
                 return;
         commit_forget(k);
+        /* A consumer whose close was given up cannot be destroyed in
+         * time either: rd_kafka_destroy() waits for the group to finish
+         * terminating, that is for the very JoinGroup answer we gave up
+         * on. kafka_free() runs only on the way out of the process, so the
+         * consumer, its queue and its wake-up pipe are left to the exit. */
+        if (k->close_given_up) {
+                k->consumer = NULL;
+                k->consumer_q = NULL;
+                k->consumer_pipe[0] = k->consumer_pipe[1] = -1;
+        }
         if (k->consumer_q)
                 rd_kafka_queue_destroy(k->consumer_q);
         if (k->producer_q)
@@ -562,36 +573,63 @@ int kafka_producer_fatal(struct kafka *k, char *errstr, size_t errstr_size)
                RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-/* Not cut short at the deadline: a consumer destroyed while its JoinGroup
- * is pending stays, for the coordinator, a member awaiting its join, and
- * the whole group then waits the rebalance timeout (max.poll.interval.ms)
- * for it — minutes of nobody consuming, seen in the rolling-restart test.
- * What used to run past the deadline was the final commit, now bounded
- * (commit_by, kafka_commit_start); the close itself is short unless the
- * group is rebalancing when we leave. */
+/* Leaving the group waits for the coordinator, and while the group is
+ * rebalancing around a member that died, the JoinGroup we must answer
+ * first is held until that member's session times out (tens of seconds).
+ * Past the deadline the kubelet SIGKILLs the pod anyway, so the wait stops
+ * there: the consumer is then destroyed without a LeaveGroup, which for
+ * the group is the same as that SIGKILL (the member is dropped when its
+ * session times out) but keeps the exit on time. Nothing is lost by it:
+ * the final commit happened before the close (worker.c), and a revocation
+ * served here still commits. So rd_kafka_consumer_close_queue() and not
+ * the blocking rd_kafka_consumer_close(): its rebalance callbacks are
+ * served here until the consumer reports itself closed or time is up. */
 static void close_consumer(struct kafka *k, int64_t deadline)
 {
         int64_t t0 = clock_mono_ms();
-        rd_kafka_resp_err_t err = rd_kafka_consumer_close(k->consumer);
-        if (err)
+        rd_kafka_queue_t *q = rd_kafka_queue_new(k->consumer);
+        rd_kafka_error_t *e = rd_kafka_consumer_close_queue(k->consumer, q);
+        if (e) {
                 log_warn(NULL, NULL, "consumer close: %s",
-                         rd_kafka_err2str(err));
-        log_info(NULL, NULL, "consumer closed in %lld ms%s",
-                 (long long)(clock_mono_ms() - t0),
-                 clock_mono_ms() > deadline ? ", past the drain deadline" : "");
+                         rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+        } else {
+                int ms;
+                while (!rd_kafka_consumer_closed(k->consumer) &&
+                       (ms = ms_until(deadline, 100)) > 0)
+                        rd_kafka_queue_poll_callback(q, ms);
+        }
+        int closed = rd_kafka_consumer_closed(k->consumer);
+        k->close_given_up = !closed;
+        rd_kafka_queue_destroy(q);
+        if (closed)
+                log_info(NULL, NULL, "consumer closed in %lld ms",
+                         (long long)(clock_mono_ms() - t0));
+        else
+                log_warn(NULL, NULL,
+                         "leaving the group did not finish within the drain "
+                         "deadline (%lld ms; the group is rebalancing): "
+                         "leaving without it, the coordinator drops this "
+                         "member when its session times out",
+                         (long long)(clock_mono_ms() - t0));
+}
+
+/* Of what is left when the close starts, the share the producer's flush
+ * keeps: normally it has next to nothing left to send (a job ends when its
+ * outcomes are acknowledged), so a fifth, 100 ms to 1 s. */
+static int64_t flush_reserve_ms(int64_t deadline)
+{
+        int64_t r = (deadline - clock_mono_ms()) / 5;
+        return r < 100 ? 100 : r > 1000 ? 1000 : r;
 }
 
 int kafka_close(struct kafka *k, int64_t deadline)
 {
         commit_forget(k);
-        k->close_deadline = deadline;
-        close_consumer(k, deadline);
-        /* At least a second even past the deadline (a close held by a
-         * rebalance): what is queued then is usually a handful of events,
-         * and sending them beats repeating their requests. */
-        int flush_ms = ms_until(deadline, INT32_MAX);
+        k->close_deadline = deadline - flush_reserve_ms(deadline);
+        close_consumer(k, k->close_deadline);
         rd_kafka_resp_err_t err =
-            rd_kafka_flush(k->producer, flush_ms < 1000 ? 1000 : flush_ms);
+            rd_kafka_flush(k->producer, ms_until(deadline, INT32_MAX));
         if (err) {
                 log_error(
                     NULL, NULL, "producer flush: %s, %d message(s) undelivered",

@@ -48,7 +48,9 @@ struct kafka *kafka_new(const struct settings *s, const char *instance_id,
  * configuration error, not a runtime failure). */
 int kafka_check_conf(const struct settings *s, char *errstr,
                      size_t errstr_size);
-/* Destroys without closing (use kafka_close first for a clean exit). */
+/* Destroys without closing (use kafka_close first for a clean exit). A
+ * consumer whose close kafka_close() gave up on is not destroyed but left
+ * to the process exit, which must follow. */
 void kafka_free(struct kafka *k);
 
 int kafka_subscribe(struct kafka *k, char *errstr, size_t errstr_size);
@@ -100,10 +102,9 @@ size_t kafka_assigned_count(const struct kafka *k);
 /* 0 if the producer has not hit a fatal error. */
 int kafka_producer_fatal(struct kafka *k, char *errstr, size_t errstr_size);
 
-/* Leaves the group (the revocation's commit bounded by deadline,
- * clock_mono_ms()) and flushes the producer until deadline. Leaving waits
- * for a JoinGroup in flight: cutting that short would stall the group
- * (kafka.c). 0 if every message was delivered. */
+/* Leaves the group and flushes the producer, both by deadline
+ * (clock_mono_ms()). A leave held past it by a rebalance is given up
+ * (kafka.c says why that is safe). 0 if every message was delivered. */
 int kafka_close(struct kafka *k, int64_t deadline);
 
 #endif

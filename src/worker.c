@@ -879,9 +879,8 @@ int worker_run(struct worker *w, char *errstr, size_t errstr_size)
          * right. */
         if (!w->stopping)
                 w->stop_deadline = clock_mono_ms() + w->s->drain_timeout_ms;
-        /* The drain, the final commit and the flush end by the deadline;
-         * leaving the group may wait past it for a rebalance (kafka.c),
-         * which the pods' grace period covers. */
+        /* The drain, the final commit, leaving the group and the flush
+         * all end by the deadline. */
         int64_t t0 = clock_mono_ms();
         int rc = kafka_close(w->kafka, w->stop_deadline);
         log_info(NULL, NULL, "closed in %lld ms (%lld ms before the deadline)",

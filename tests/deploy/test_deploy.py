@@ -107,7 +107,7 @@ LIVENESS = "path: /healthz\n              port: metrics\n            periodSecon
 # (id, file, old text, new text, expected words in a FAIL line, marks)
 BREAKS = [
     ("deployment-field-type", B + "deployment.yaml",
-     "terminationGracePeriodSeconds: 80", 'terminationGracePeriodSeconds: "80"',
+     "terminationGracePeriodSeconds: 35", 'terminationGracePeriodSeconds: "35"',
      "is not of type 'integer'", ()),
     ("deployment-unknown-field", B + "deployment.yaml",
      "revisionHistoryLimit: 5", "revisionHistoryLimits: 5",
@@ -116,8 +116,8 @@ BREAKS = [
      "containerPort: 9464", "containerPort: metrics",
      "schema (Kubernetes", ()),
     ("grace-shorter-than-drain", B + "deployment.yaml",
-     "terminationGracePeriodSeconds: 80", "terminationGracePeriodSeconds: 74",
-     "terminationGracePeriodSeconds 74s is too short", ()),
+     "terminationGracePeriodSeconds: 35", "terminationGracePeriodSeconds: 29",
+     "terminationGracePeriodSeconds 29s is too short", ()),
     ("drain-raised-in-config", "config/erasure-worker.conf",
      "drain_timeout_ms = 25000;", "drain_timeout_ms = 41000;",
      "worker.drain_timeout_ms 41000 ms", ()),

@@ -7,11 +7,12 @@ reported, and so are the idle time (no partition served) and each old
 worker's shutdown time, which must stay within worker.drain_timeout_ms.
 
 A second test SIGTERMs a worker while the group is rebalancing (a member
-joins while a member that died is still awaited): the drain and final
-commit end by the drain deadline; leaving the group then waits for the
-coordinator, at most the dead member's session timeout (src/kafka.c says
-why that wait is not cut short), so the exit comes within drain deadline
-+ session timeout — what the pods' grace period is sized on.
+joins while a member that died is still awaited, for a session timeout
+four times the drain deadline): the whole exit, leaving the group
+included, comes within the drain deadline (src/kafka.c gives the leave up
+at the deadline), nothing is lost, and the group serves again once the
+coordinator has dropped the dead members; the test reports how long
+that took.
 
 Figures are appended to $ERASURE_BUILD_DIR/real-kafka-report.txt."""
 import os
@@ -169,20 +170,35 @@ def test_sigterm_during_a_rebalance_exits_within_the_drain_deadline(
         time.sleep(1.0)  # noqa: let c's JoinGroup reach the coordinator
         desc = broker.describe_group(pods.group)
         rc, took = stop_timed(a)
+        t_exit = time.monotonic()
         load.wait_produced(60)
-        harness.wait_ready(c.port, c, timeout=session_ms / 1000 + 60)
+        # The coordinator drops b, then a (its JoinGroup answered to no
+        # one) when their sessions time out: two session timeouts at most.
+        harness.wait_ready(c.port, c, timeout=2 * session_ms / 1000 + 60)
+        serving = time.monotonic() - t_exit
         load.wait_all_summarised(120)
     finally:
         load._stop.set()
         if c and c.alive():
             c.terminate(timeout=60)
     log = a.log_text()
+    lost = set(load.sent) - set(load.summaries())
+    # The coordinator refuses commits while it rebalances, so what a
+    # finished since its last commit is repeated by the next owner.
+    copies = {}
+    for m in load.collector.snapshot():
+        if m.headers.get("ce_type") == "erasure.request.completed.v1":
+            rid = m.value["request_id"]
+            copies[rid] = copies.get(rid, 0) + 1
+    repeats = sum(1 for n in copies.values() if n > 1)
     report(f"SIGTERM during a rebalance: exit {rc} after {took:.1f} s "
            f"(drain deadline {DRAIN_MS / 1000:.0f} s, session {session_ms / 1000:.0f} s); "
+           f"the new member served {serving:.1f} s after that exit; lost {len(lost)}, "
+           f"repeated {repeats}; "
            f"group was {'rebalancing' if 'Rebalance' in desc else 'stable?'}")
     assert rc == 0, log[-3000:]
     assert "Rebalance" in desc, desc
-    # The drain and the final commit kept to the deadline...
+    assert not lost, sorted(lost)[:5]
     assert "drain over" in log
-    # ...and the whole exit to the bound the grace period is sized on.
-    assert took <= (DRAIN_MS + session_ms) / 1000 + EXIT_SLACK_S, (took, log[-3000:])
+    # The whole exit, leaving the group included, within the deadline.
+    assert took <= DRAIN_MS / 1000 + EXIT_SLACK_S, (took, log[-3000:])
