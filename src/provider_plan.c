@@ -1,11 +1,10 @@
 /* provider_plan — templates to calls: validate a request's targets and
  * render URLs, headers and bodies (DESIGN §3). */
-#include "provider_model.h"
+#include "provider_planner.h"
 #include "jsonptr.h"
 
 #include "text.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 
 /* Dot segments are resolved away by curl or the server and would change
@@ -38,393 +37,7 @@ static void add_encoded(struct buf *b, const char *s, size_t n)
         }
 }
 
-/* ---- planning: checking a target --------------------------------------- */
-
-/* Per-call error context: which target, and where to write. */
-struct planner {
-        const struct provider_registry *reg;
-        size_t target;
-        int expanding; /* building the calls of discovered items */
-        char *errstr;
-        size_t errstr_size;
-        struct provider_plan *plan;
-        size_t cap;
-};
-
-__attribute__((format(printf, 3, 4))) static enum request_error
-plan_fail(struct planner *pl, enum request_error err, const char *fmt, ...)
-{
-        va_list ap;
-        if (!pl->errstr || pl->errstr_size == 0)
-                return err;
-        va_start(ap, fmt);
-        vsnprintf(pl->errstr, pl->errstr_size, fmt, ap);
-        va_end(ap);
-        return err;
-}
-
-static json_t *lookup_field(json_t *obj, const char *field)
-{
-        const char *p = field;
-        json_t *cur = obj;
-        for (;;) {
-                size_t n = strcspn(p, ".");
-                if (!json_is_object(cur))
-                        return NULL;
-                cur = json_object_getn(cur, p, n);
-                if (!cur || p[n] == '\0')
-                        return cur;
-                p += n + 1;
-        }
-}
-
-static enum request_error check_string(struct planner *pl,
-                                       const struct param *p, json_t *v,
-                                       const char *path)
-{
-        if (!json_is_string(v))
-                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                 "%s: must be a string", path);
-        const char *s = json_string_value(v);
-        size_t n = json_string_length(v);
-        if (n == 0)
-                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                 "%s: must not be empty", path);
-        if (strlen(s) != n || has_ctl(s, n))
-                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                 "%s: contains a control character", path);
-        /* Such characters reach the resource in outcomes and logs, where
-         * they can make one identifier read as another. */
-        if (text_has_deceptive(s, n))
-                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                 "%s: contains a C1 control, bidi control or "
-                                 "line separator",
-                                 path);
-        if (n > p->max_length)
-                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                 "%s: longer than %zu bytes", path,
-                                 p->max_length);
-        if (p->has_re && regexec(&p->re, s, 0, NULL, 0) != 0)
-                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                 "%s: does not match %s", path, p->pattern);
-        return REQUEST_OK;
-}
-
-static enum request_error check_integer(struct planner *pl,
-                                        const struct param *p, json_t *v,
-                                        const char *path)
-{
-        if (!json_is_integer(v))
-                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                 "%s: must be an integer", path);
-        json_int_t i = json_integer_value(v);
-        if (i < p->min || i > p->max)
-                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                 "%s: must be between %lld and %lld", path,
-                                 (long long)p->min, (long long)p->max);
-        return REQUEST_OK;
-}
-
-static enum request_error check_list(struct planner *pl, const struct param *p,
-                                     json_t *v, const char *path)
-{
-        char item[512];
-        if (!json_is_array(v))
-                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                 "%s: must be a list of strings", path);
-        size_t n = json_array_size(v);
-        if (n == 0)
-                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                 "%s: must not be empty", path);
-        if (n > p->max_items)
-                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                 "%s: more than %zu items", path, p->max_items);
-        for (size_t i = 0; i < n; i++) {
-                snprintf(item, sizeof(item), "%s[%zu]", path, i);
-                enum request_error rc =
-                    check_string(pl, p, json_array_get(v, i), item);
-                if (rc != REQUEST_OK)
-                        return rc;
-        }
-        return REQUEST_OK;
-}
-
-static enum request_error check_value(struct planner *pl, const struct param *p,
-                                      json_t *v)
-{
-        char path[256];
-        snprintf(path, sizeof(path), "targets[%zu].%s", pl->target, p->field);
-        switch (p->type) {
-        case PARAM_STRING:
-                return check_string(pl, p, v, path);
-        case PARAM_INTEGER:
-                return check_integer(pl, p, v, path);
-        case PARAM_STRING_LIST:
-                return check_list(pl, p, v, path);
-        }
-        return REQUEST_ERR_BAD_FIELD;
-}
-
-/* 1 if some action declares exactly this field, checking v against each
- * declaration; 2 if it is the parent of declared fields; 0 if unknown. */
-static int classify_field(struct planner *pl, const struct provider_def *d,
-                          const char *field, json_t *v, enum request_error *rc)
-{
-        int kind = 0;
-        *rc = REQUEST_OK;
-        for (size_t i = 0; i < d->nactions; i++) {
-                const struct provider_action *a = &d->actions[i];
-                for (size_t k = 0; k < a->nparams; k++) {
-                        const struct param *p = &a->params[k];
-                        if (p->discovered)
-                                continue; /* the vendor's, never the target's */
-                        if (strcmp(p->field, field) == 0) {
-                                kind = 1;
-                                *rc = check_value(pl, p, v);
-                                if (*rc != REQUEST_OK)
-                                        return kind;
-                        } else if (provider_is_parent_of(field, p->field)) {
-                                kind = 2;
-                        }
-                }
-        }
-        return kind;
-}
-
-static enum request_error unknown_field(struct planner *pl, const char *prefix,
-                                        const char *key, size_t len)
-{
-        char esc[ECHO_MAX * 4 + 8];
-        text_escape(esc, sizeof(esc), key, len, ECHO_MAX, 0);
-        return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                         "targets[%zu].%s%s: unknown field", pl->target, prefix,
-                         esc);
-}
-
-/* Every field of the target must be declared by some action of its
- * provider (strict: a typo must not silently skip a deletion), and every
- * declared field present must be valid, used by this request or not. */
-static enum request_error check_object(struct planner *pl,
-                                       const struct provider_def *d,
-                                       json_t *obj, const char *prefix)
-{
-        const char *key;
-        size_t klen;
-        json_t *v;
-        enum request_error rc;
-
-        json_object_keylen_foreach(obj, key, klen, v)
-        {
-                char full[NAME_MAX_LEN + 2];
-                if (!prefix[0] &&
-                    (strcmp(key, "provider") == 0 ||
-                     strcmp(key, "account") == 0 || strcmp(key, "scope") == 0))
-                        continue;
-                if (strlen(key) != klen || strchr(key, '.') ||
-                    strlen(prefix) + klen > NAME_MAX_LEN)
-                        return unknown_field(pl, prefix, key, klen);
-                snprintf(full, sizeof(full), "%s%s", prefix, key);
-                int kind = classify_field(pl, d, full, v, &rc);
-                if (kind == 0)
-                        return unknown_field(pl, prefix, key, klen);
-                if (rc != REQUEST_OK)
-                        return rc;
-                if (kind == 1)
-                        continue;
-                if (!json_is_object(v))
-                        return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                         "targets[%zu].%s: must be an object",
-                                         pl->target, full);
-                strcat(full, ".");
-                rc = check_object(pl, d, v, full);
-                if (rc != REQUEST_OK)
-                        return rc;
-        }
-        return REQUEST_OK;
-}
-
-static int triggers(const struct provider_action *a, json_t *target)
-{
-        return lookup_field(target, a->when) != NULL;
-}
-
-struct item_ref {
-        const char *s;
-        size_t i;
-};
-
-static int item_cmp(const void *x, const void *y)
-{
-        const struct item_ref *a = x, *b = y;
-        int c = strcmp(a->s, b->s);
-        if (c != 0)
-                return c;
-        return a->i < b->i ? -1 : a->i > b->i;
-}
-
-/* Indices of the first occurrence of each distinct string of arr, in
- * order: deleting twice is deleting once, and two calls must never share
- * an idempotency key. Returns the count, or -1 without memory. */
-static long unique_items(json_t *arr, size_t *order)
-{
-        size_t n = json_array_size(arr), m = 0;
-        struct item_ref *refs = alloc_array(n, sizeof(*refs));
-        unsigned char *keep = alloc_array(n, 1);
-        if (!refs || !keep) {
-                free(refs);
-                free(keep);
-                return -1;
-        }
-        for (size_t i = 0; i < n; i++) {
-                refs[i].s = json_string_value(json_array_get(arr, i));
-                refs[i].i = i;
-        }
-        qsort(refs, n, sizeof(*refs), item_cmp);
-        for (size_t i = 0; i < n; i++) {
-                if (i == 0 || strcmp(refs[i].s, refs[i - 1].s) != 0)
-                        keep[refs[i].i] = 1;
-        }
-        for (size_t i = 0; i < n; i++) {
-                if (keep[i])
-                        order[m++] = i;
-        }
-        free(refs);
-        free(keep);
-        return (long)m;
-}
-
-/* Not the request's fault: it must be retried, not rejected. */
-static enum request_error nomem(struct planner *pl)
-{
-        return plan_fail(pl, REQUEST_ERR_INTERNAL,
-                         "out of memory while planning");
-}
-
-/* Calls one triggered action makes for this target. */
-static enum request_error count_action_calls(struct planner *pl,
-                                             const struct provider_action *a,
-                                             json_t *target, size_t *count)
-{
-        for (size_t k = 0; k < a->nparams; k++) {
-                const struct param *p = &a->params[k];
-                if (!p->optional && !p->discovered &&
-                    !lookup_field(target, p->field))
-                        return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                         "targets[%zu].%s: missing (action "
-                                         "%s needs it)",
-                                         pl->target, p->field, a->name);
-        }
-        if (a->expand == EXPAND_NONE || a->discover) {
-                *count = 1;
-                return REQUEST_OK;
-        }
-        json_t *list = lookup_field(target, a->params[a->expand_param].field);
-        size_t *order = alloc_array(json_array_size(list), sizeof(*order));
-        long m = order ? unique_items(list, order) : -1;
-        free(order);
-        if (m < 0)
-                return nomem(pl);
-        *count = a->expand == EXPAND_FOR_EACH
-                     ? (size_t)m
-                     : ((size_t)m + a->chunk_size - 1) / a->chunk_size;
-        return REQUEST_OK;
-}
-
-static enum request_error find_account(struct planner *pl,
-                                       const struct request_target *t,
-                                       const struct provider_account **out)
-{
-        char esc[ECHO_MAX * 4 + 8];
-        const char *prov = t->provider ? t->provider : "";
-        const char *name = t->account ? t->account : "default";
-        const struct provider_def *d = provider_find_def(pl->reg, prov);
-
-        if (!d) {
-                text_escape(esc, sizeof(esc), prov, strlen(prov), ECHO_MAX, 0);
-                return plan_fail(pl, REQUEST_ERR_UNKNOWN_PROVIDER,
-                                 "targets[%zu].provider: unknown provider "
-                                 "\"%s\"",
-                                 pl->target, esc);
-        }
-        for (size_t i = 0; i < pl->reg->naccounts; i++) {
-                const struct provider_account *a = &pl->reg->accounts[i];
-                if (a->def == d && strcmp(a->name, name) == 0) {
-                        *out = a;
-                        return REQUEST_OK;
-                }
-        }
-        text_escape(esc, sizeof(esc), name, strlen(name), ECHO_MAX, 0);
-        return plan_fail(pl, REQUEST_ERR_UNKNOWN_ACCOUNT,
-                         "targets[%zu].account: provider %s has no account "
-                         "\"%s\"",
-                         pl->target, d->name, esc);
-}
-
-/* "scope": "agent" is the requester's explicit consent to erase every
- * user of an agent; the account's allow_agent_wide is the operator's.
- * Both are needed, and without them nothing of the target runs. */
-static enum request_error check_scope(struct planner *pl,
-                                      const struct provider_account *acct,
-                                      const struct provider_action *a,
-                                      json_t *target)
-{
-        json_t *scope = json_object_get(target, "scope");
-        if (scope && (!json_is_string(scope) ||
-                      strcmp(json_string_value(scope), "agent") != 0))
-                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                 "targets[%zu].scope: must be \"agent\"",
-                                 pl->target);
-        if (!a->agent_scope)
-                return REQUEST_OK;
-        if (!scope)
-                return plan_fail(pl, REQUEST_ERR_AGENT_WIDE,
-                                 "targets[%zu]: action %s erases every user "
-                                 "of the agent; the target must say "
-                                 "\"scope\": \"agent\"",
-                                 pl->target, a->name);
-        if (!acct->allow_agent_wide)
-                return plan_fail(pl, REQUEST_ERR_AGENT_WIDE,
-                                 "targets[%zu]: action %s erases every user "
-                                 "of the agent; account %s/%s does not set "
-                                 "allow_agent_wide = true",
-                                 pl->target, a->name, acct->def->name,
-                                 acct->name);
-        return REQUEST_OK;
-}
-
-static enum request_error
-check_target(struct planner *pl, const struct request_target *t, size_t *ncalls)
-{
-        const struct provider_account *acct;
-        enum request_error rc = find_account(pl, t, &acct);
-        size_t fired = 0;
-
-        if (rc != REQUEST_OK)
-                return rc;
-        if (!json_is_object(t->json))
-                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                 "targets[%zu]: must be an object", pl->target);
-        rc = check_object(pl, acct->def, t->json, "");
-        for (size_t i = 0; rc == REQUEST_OK && i < acct->def->nactions; i++) {
-                const struct provider_action *a = &acct->def->actions[i];
-                size_t n = 0;
-                if (!triggers(a, t->json))
-                        continue;
-                fired++;
-                rc = count_action_calls(pl, a, t->json, &n);
-                if (rc == REQUEST_OK)
-                        rc = check_scope(pl, acct, a, t->json);
-                *ncalls += n;
-        }
-        if (rc == REQUEST_OK && fired == 0)
-                return plan_fail(pl, REQUEST_ERR_NO_ACTION,
-                                 "targets[%zu]: no field of provider %s's "
-                                 "actions is present (nothing to delete)",
-                                 pl->target, acct->def->name);
-        return rc;
-}
-
-/* ---- planning: rendering calls ----------------------------------------- */
+/* ---- rendering calls ----------------------------------------- */
 
 static void add_value(struct buf *b, json_t *v, int encode)
 {
@@ -455,10 +68,10 @@ static enum request_error text_fail(struct planner *pl, struct buf *b,
         size_t max = b->max;
         buf_free(b);
         if (st == BUF_NOMEM)
-                return nomem(pl);
-        return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                         "targets[%zu]: %s longer than %zu bytes", pl->target,
-                         what, max);
+                return planner_nomem(pl);
+        return planner_fail(pl, REQUEST_ERR_BAD_FIELD,
+                            "targets[%zu]: %s longer than %zu bytes",
+                            pl->target, what, max);
 }
 
 static void render_query(struct buf *b, const struct provider_action *a,
@@ -510,10 +123,11 @@ static enum request_error render_url(struct planner *pl,
         /* The config's path has none, so a value made it. */
         if (provider_has_dot_segment(b.data + path_start)) {
                 buf_free(&b);
-                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                 "targets[%zu]: a value would make a . or .. "
-                                 "segment in the path of action %s",
-                                 pl->target, a->name);
+                return planner_fail(
+                    pl, REQUEST_ERR_BAD_FIELD,
+                    "targets[%zu]: a value would make a . or .. "
+                    "segment in the path of action %s",
+                    pl->target, a->name);
         }
         render_query(&b, a, vals);
         if (b.state != BUF_OK)
@@ -604,15 +218,15 @@ static enum request_error render_body(struct planner *pl,
                 return REQUEST_OK;
         json_t *doc = render_json(a->body, a, vals, &absent);
         if (!doc)
-                return nomem(pl);
+                return planner_nomem(pl);
         *out = json_dumps(doc, JSON_COMPACT);
         json_decref(doc);
         if (!*out)
-                return nomem(pl);
+                return planner_nomem(pl);
         if (strlen(*out) > BODY_MAX)
-                return plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                 "targets[%zu]: body longer than %d bytes",
-                                 pl->target, BODY_MAX);
+                return planner_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                    "targets[%zu]: body longer than %d bytes",
+                                    pl->target, BODY_MAX);
         return REQUEST_OK;
 }
 
@@ -651,18 +265,18 @@ static enum request_error render_headers(struct planner *pl,
         size_t n = acct->nheaders + (c->body ? 1 : 0);
         c->headers = alloc_array(n, sizeof(*c->headers));
         if (!c->headers)
-                return nomem(pl);
+                return planner_nomem(pl);
         for (size_t i = 0; i < acct->nheaders; i++) {
                 const struct provider_header *h = &acct->headers[i];
                 c->nheaders++;
                 if (copy_header(&c->headers[i], h->name, h->value, h->secret))
-                        return nomem(pl);
+                        return planner_nomem(pl);
         }
         if (c->body) {
                 c->nheaders++;
                 if (copy_header(&c->headers[n - 1], "Content-Type",
                                 "application/json", 0))
-                        return nomem(pl);
+                        return planner_nomem(pl);
         }
         return REQUEST_OK;
 }
@@ -706,7 +320,7 @@ static enum request_error add_verify(struct planner *pl,
         const struct verify_def *v = a->verify;
         struct provider_call *vc = calloc(1, sizeof(*vc));
         if (!vc)
-                return nomem(pl);
+                return planner_nomem(pl);
         c->verify = vc;
         c->verify_delay_ms = v->delay_ms;
         c->verify_attempts = v->attempts;
@@ -720,7 +334,7 @@ static enum request_error add_verify(struct planner *pl,
                                      .agent_scope = c->agent_scope};
         vc->resource = strdup(c->resource);
         if (!c->verify_values || !vc->resource)
-                return nomem(pl);
+                return planner_nomem(pl);
         enum request_error rc = render_url(pl, acct, v->req, vals, &vc->url);
         if (rc == REQUEST_OK)
                 rc = render_body(pl, v->req, vals, &vc->body);
@@ -736,7 +350,8 @@ static enum request_error add_call(struct planner *pl,
 {
         struct provider_plan *plan = pl->plan;
         if (plan->ncalls == pl->cap)
-                return nomem(pl); /* sized from the count: cannot happen */
+                return planner_nomem(
+                    pl); /* sized from the count: cannot happen */
         struct provider_call *c = &plan->calls[plan->ncalls];
         memset(c, 0, sizeof(*c));
         c->account = acct;
@@ -758,7 +373,7 @@ static enum request_error add_call(struct planner *pl,
                 c->method = req->method;
                 c->target = json_deep_copy(target);
                 if (!c->target)
-                        return nomem(pl);
+                        return planner_nomem(pl);
         }
         enum request_error rc = render_url(pl, acct, req, vals, &c->url);
         if (rc == REQUEST_OK)
@@ -797,7 +412,7 @@ static enum request_error add_expanded(struct planner *pl,
 {
         json_t *list = vals[a->expand_param];
         size_t *order = alloc_array(json_array_size(list), sizeof(*order));
-        long m = order ? unique_items(list, order) : -1;
+        long m = order ? planner_unique_items(list, order) : -1;
         size_t step = a->expand == EXPAND_CHUNK ? a->chunk_size : 1;
         enum request_error rc = REQUEST_OK;
 
@@ -814,29 +429,29 @@ static enum request_error add_expanded(struct planner *pl,
                 if (chunk || a->expand == EXPAND_FOR_EACH)
                         rc = add_call(pl, acct, a, vals, NULL);
                 else
-                        rc = nomem(pl);
+                        rc = planner_nomem(pl);
                 json_decref(chunk);
         }
         vals[a->expand_param] = list;
         free(order);
-        return m < 0 ? nomem(pl) : rc;
+        return m < 0 ? planner_nomem(pl) : rc;
 }
 
 static enum request_error build_target(struct planner *pl,
                                        const struct request_target *t)
 {
         const struct provider_account *acct;
-        enum request_error rc = find_account(pl, t, &acct);
+        enum request_error rc = planner_find_account(pl, t, &acct);
 
         for (size_t i = 0; rc == REQUEST_OK && i < acct->def->nactions; i++) {
                 const struct provider_action *a = &acct->def->actions[i];
-                if (!triggers(a, t->json))
+                if (!planner_triggers(a, t->json))
                         continue;
                 json_t **vals = alloc_array(a->nparams, sizeof(*vals));
                 if (!vals)
-                        return nomem(pl);
+                        return planner_nomem(pl);
                 for (size_t k = 0; k < a->nparams; k++)
-                        vals[k] = lookup_field(t->json, a->params[k].field);
+                        vals[k] = planner_field(t->json, a->params[k].field);
                 if (a->expand == EXPAND_NONE)
                         rc = add_call(pl, acct, a, vals, t->json);
                 else
@@ -869,7 +484,7 @@ static enum request_error drop_duplicate_calls(struct planner *pl)
         size_t n = plan->ncalls, m = 0;
         struct provider_call **sorted = alloc_array(n, sizeof(*sorted));
         if (!sorted)
-                return nomem(pl);
+                return planner_nomem(pl);
         for (size_t i = 0; i < n; i++)
                 sorted[i] = &plan->calls[i];
         qsort(sorted, n, sizeof(*sorted), call_cmp);
@@ -907,18 +522,18 @@ enum request_error provider_plan(const struct provider_registry *reg,
         /* Everything is checked before anything is built: all or nothing. */
         for (size_t i = 0; rc == REQUEST_OK && i < req->ntargets; i++) {
                 pl.target = i;
-                rc = check_target(&pl, &req->targets[i], &total);
+                rc = planner_check_target(&pl, &req->targets[i], &total);
         }
         if (rc != REQUEST_OK)
                 return rc;
         if (max_calls > 0 && total > max_calls)
-                return plan_fail(&pl, REQUEST_ERR_TOO_MANY_CALLS,
-                                 "targets: %zu calls needed, at most %zu "
-                                 "allowed",
-                                 total, max_calls);
+                return planner_fail(&pl, REQUEST_ERR_TOO_MANY_CALLS,
+                                    "targets: %zu calls needed, at most %zu "
+                                    "allowed",
+                                    total, max_calls);
         plan->calls = alloc_array(total, sizeof(*plan->calls));
         if (!plan->calls)
-                return nomem(&pl);
+                return planner_nomem(&pl);
         pl.cap = total;
         for (size_t i = 0; rc == REQUEST_OK && i < req->ntargets; i++) {
                 pl.target = i;
@@ -951,7 +566,7 @@ static int item_wanted(const struct provider_action *a, json_t *target,
         const struct discover_def *d = a->discover;
         for (size_t i = 0; i < d->nfilters; i++) {
                 const struct discover_filter *f = &d->filters[i];
-                json_t *want = lookup_field(target, a->params[f->param].field);
+                json_t *want = planner_field(target, a->params[f->param].field);
                 if (want && !json_equal(want, jsonptr_get(item, f->pointer)))
                         return 0;
         }
@@ -967,17 +582,17 @@ static enum request_error item_target(struct planner *pl,
         const struct discover_def *d = a->discover;
         json_t *t = json_deep_copy(target);
         if (!t)
-                return nomem(pl);
+                return planner_nomem(pl);
         for (size_t i = 0; i < d->nfields; i++) {
                 const struct param *p = &a->params[d->fields[i].param];
                 json_t *v = jsonptr_get(item, d->fields[i].pointer);
                 enum request_error rc =
-                    v ? check_value(pl, p, v)
-                      : plan_fail(pl, REQUEST_ERR_BAD_FIELD,
-                                  "discovered item %zu has nothing at %s",
-                                  index, d->fields[i].pointer);
+                    v ? planner_check_value(pl, p, v)
+                      : planner_fail(pl, REQUEST_ERR_BAD_FIELD,
+                                     "discovered item %zu has nothing at %s",
+                                     index, d->fields[i].pointer);
                 if (rc == REQUEST_OK && json_object_set(t, p->field, v) != 0)
-                        rc = nomem(pl);
+                        rc = planner_nomem(pl);
                 if (rc != REQUEST_OK) {
                         json_decref(t);
                         return rc;
@@ -999,10 +614,10 @@ static enum request_error add_item(struct planner *pl,
         json_t **vals = alloc_array(a->nparams, sizeof(*vals));
         if (!vals) {
                 json_decref(t);
-                return nomem(pl);
+                return planner_nomem(pl);
         }
         for (size_t k = 0; k < a->nparams; k++)
-                vals[k] = lookup_field(t, a->params[k].field);
+                vals[k] = planner_field(t, a->params[k].field);
         rc = add_call(pl, dc->account, a, vals, t);
         free(vals);
         json_decref(t);
@@ -1017,7 +632,7 @@ static enum request_error expand_items(struct planner *pl,
         size_t n = json_array_size(arr), m = 0;
         size_t *keep = alloc_array(n, sizeof(*keep));
         if (!keep)
-                return nomem(pl);
+                return planner_nomem(pl);
         for (size_t i = 0; i < n; i++) {
                 if (item_wanted(a, dc->target, json_array_get(arr, i)))
                         keep[m++] = i;
@@ -1025,14 +640,14 @@ static enum request_error expand_items(struct planner *pl,
         *found = m;
         enum request_error rc = REQUEST_OK;
         if (m > a->discover->max_items)
-                rc = plan_fail(pl, REQUEST_ERR_TOO_MANY_CALLS,
-                               "%zu items found, more than max_items %zu: "
-                               "nothing deleted",
-                               m, a->discover->max_items);
+                rc = planner_fail(pl, REQUEST_ERR_TOO_MANY_CALLS,
+                                  "%zu items found, more than max_items %zu: "
+                                  "nothing deleted",
+                                  m, a->discover->max_items);
         pl->plan->calls =
             rc == REQUEST_OK ? alloc_array(m, sizeof(*pl->plan->calls)) : NULL;
         if (rc == REQUEST_OK && !pl->plan->calls)
-                rc = nomem(pl);
+                rc = planner_nomem(pl);
         pl->cap = m;
         for (size_t i = 0; rc == REQUEST_OK && i < m; i++)
                 rc = add_item(pl, dc, json_array_get(arr, keep[i]), keep[i]);
@@ -1057,8 +672,8 @@ int provider_expand(const struct provider_call *discover, const char *body,
         enum request_error rc =
             json_is_array(arr)
                 ? expand_items(&pl, discover, arr, found)
-                : plan_fail(&pl, REQUEST_ERR_BAD_FIELD,
-                            "the answer holds no array at \"%s\"", d->items);
+                : planner_fail(&pl, REQUEST_ERR_BAD_FIELD,
+                               "the answer holds no array at \"%s\"", d->items);
         json_decref(doc);
         if (rc != REQUEST_OK)
                 provider_plan_clear(plan);
