@@ -76,10 +76,16 @@ func parseFlags() config {
 	return c
 }
 
+// producer is the part of *kgo.Client outcome events go through.
+type producer interface {
+	Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error))
+}
+
 // peer holds what every goroutine shares.
 type peer struct {
 	cfg      config
 	cl       *kgo.Client
+	producer producer // cl, but a test's fake too
 	http     *http.Client
 	sem      chan struct{}
 	secrets  map[string]string
@@ -158,7 +164,7 @@ func (p *peer) newKafka() error {
 	if err != nil {
 		return err
 	}
-	p.cl = cl
+	p.cl, p.producer = cl, cl
 	return nil
 }
 

@@ -53,14 +53,17 @@ func (j *job) count(status string) {
 	j.mu.Unlock()
 }
 
-// release ends one unit of work; the last one sends the summary.
+// release ends one unit of work; the last one sends the summary. Often
+// called from a produce promise, where Produce must not be called: with
+// the producer's buffer full it would block the goroutine that runs the
+// promises, which are what empty the buffer (a deadlock seen at cap 8192).
 func (j *job) release() {
 	j.mu.Lock()
 	j.pending--
 	last := j.pending == 0
 	j.mu.Unlock()
 	if last {
-		j.p.produceSummary(j)
+		go j.p.produceSummary(j)
 	}
 }
 
@@ -475,7 +478,7 @@ func (p *peer) produceEventThen(j *job, k, ceType string, at time.Time, ev any, 
 			{Key: "idempotency-key", Value: []byte(k)},
 		},
 	}
-	p.cl.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
+	p.producer.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
 		if err != nil {
 			// The idempotent producer gave up: nothing after this may
 			// be committed, so stop (a restart redoes the records).
