@@ -122,3 +122,31 @@ func TestSummaryAfterOutcomesWithAFullBuffer(t *testing.T) {
 		t.Fatalf("summary %+v, %v", sum, err)
 	}
 }
+
+// A request cut short by shutdown before all its calls started gets no
+// summary and is never committed: the next owner of the partition redoes
+// it.
+func TestShutdownAbortsUnstartedRequest(t *testing.T) {
+	f := newFakeProducer(10)
+	p := testPeer()
+	p.producer, p.tracker, p.sem = f, newTracker(), make(chan struct{}, 1)
+	p.cfg.outcomesTopic = "out"
+	p.sem <- struct{}{} // the cap is full
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.handleRecord(ctx, &kgo.Record{Partition: 0, Offset: 7, Value: []byte(
+		`{"version":1,"request_id":"r","targets":[{"provider":"vectara","agent_id":"agt_a","session_ids":["ase_1","ase_2"]}]}`)})
+	done := make(chan struct{})
+	go func() { p.requests.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("an aborted request was never let go")
+	}
+	if got := f.types(); len(got) != 0 {
+		t.Fatalf("events %v for a request that made no call", got)
+	}
+	if got := p.tracker.committable(); len(got) != 0 {
+		t.Fatalf("committable %v", got)
+	}
+}

@@ -34,6 +34,7 @@ type job struct {
 	pending   int
 	counts    map[string]int
 	rejection *rejection
+	aborted   bool // stopped before every call started: no summary
 }
 
 func (j *job) add(n int) {
@@ -62,9 +63,16 @@ func (j *job) release() {
 	j.pending--
 	last := j.pending == 0
 	j.mu.Unlock()
-	if last {
-		go j.p.produceSummary(j)
+	if !last {
+		return
 	}
+	if j.aborted {
+		// Not finished, so never committed: the next owner redoes it.
+		j.p.inReqs.Add(-1)
+		j.p.requests.Done()
+		return
+	}
+	go j.p.produceSummary(j)
 }
 
 func (p *peer) handleRecord(ctx context.Context, r *kgo.Record) {
@@ -87,23 +95,27 @@ func (p *peer) handleRecord(ctx context.Context, r *kgo.Record) {
 		j.release()
 		return
 	}
-	j.add(len(pl.calls) + len(pl.chains))
-	for _, c := range pl.calls {
+	tasks := len(pl.calls) + len(pl.chains)
+	j.add(tasks)
+	for i := 0; i < tasks; i++ {
+		// Shutting down: calls already started finish (they run on
+		// their own context), the rest of this request is not started.
 		if !p.acquire(ctx) {
-			j.add(-1)
-			continue
+			j.mu.Lock()
+			j.aborted = true
+			j.pending -= tasks - i
+			j.mu.Unlock()
+			break
 		}
-		go func() {
-			p.runCall(ctx, j, c)
-			j.release()
-		}()
-	}
-	for _, c := range pl.chains {
-		if !p.acquire(ctx) {
-			j.add(-1)
-			continue
+		if i < len(pl.calls) {
+			c := pl.calls[i]
+			go func() {
+				p.runCall(j, c)
+				j.release()
+			}()
+		} else {
+			go p.runChain(j, pl.chains[i-len(pl.calls)])
 		}
-		go p.runChain(ctx, j, c)
 	}
 	// The poll loop's own unit: no summary before every call started.
 	j.release()
@@ -127,8 +139,8 @@ func (p *peer) releaseSlot() {
 }
 
 // runCall makes one call (its slot already taken) and produces its outcome.
-func (p *peer) runCall(ctx context.Context, j *job, c *call) {
-	res := p.attempt(ctx, c)
+func (p *peer) runCall(j *job, c *call) {
+	res := p.attempt(context.Background(), c)
 	p.releaseSlot()
 	j.count(res.status)
 	p.produceCall(j, c, &res)
@@ -136,8 +148,10 @@ func (p *peer) runCall(ctx context.Context, j *job, c *call) {
 
 // runChain is an Algolia user: discover, delete each conversation found,
 // then the user's messages.
-func (p *peer) runChain(ctx context.Context, j *job, ch chain) {
+func (p *peer) runChain(j *job, ch chain) {
 	defer j.release()
+	// Once started a chain runs to its end, during a drain too.
+	ctx := context.Background()
 	disc := p.discoverCall(ch)
 	ok, body := p.runCallDiscover(ctx, j, disc, ch)
 	if !ok {
@@ -155,12 +169,12 @@ func (p *peer) runChain(ctx context.Context, j *job, ch chain) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.runCall(ctx, j, p.deleteConversationCall(cv[0], cv[1]))
+			p.runCall(j, p.deleteConversationCall(cv[0], cv[1]))
 		}()
 	}
 	wg.Wait()
 	if p.acquire(ctx) {
-		p.runCall(ctx, j, p.deleteUserDataCall(ch))
+		p.runCall(j, p.deleteUserDataCall(ch))
 	}
 }
 
