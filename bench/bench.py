@@ -14,6 +14,9 @@ One run does, in this order, so the quiet measurements come first:
               sessions (for_each: one call per session);
        rss    a high in-flight cap against slow answers, for peak RSS with
               that many calls really in flight;
+       cmp    side by side: the main mix at the issue's points, run by
+              erasure-worker (without read-backs) and then by the Go peer
+              (bench/peers/go), the same requests, for the ratio of both;
   4. a table on stdout, OUT/results.csv, OUT/results.json and
      OUT/throughput.png (gnuplot).
 
@@ -1353,8 +1356,9 @@ class Bench:
               "  and per wall second; RSS: peak (VmHWM); bound and x bnd: "
               "cap/latency, wrk's\n"
               "  limit at 0 ms; http/s: every request the provider server "
-              "saw per wall second;\n"
-              "  the rest as in the tables below (bench/README.md)")
+              "saw, first to last\n"
+              "  call outcome (read-backs included); the rest as in the "
+              "tables below (bench/README.md)")
 
     def print_cmp_targets(self, f):
         for lat, cap, ew, go in self.cmp_pairs():
