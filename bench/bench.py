@@ -14,6 +14,9 @@ One run does, in this order, so the quiet measurements come first:
               sessions (for_each: one call per session);
        rss    a high in-flight cap against slow answers, for peak RSS with
               that many calls really in flight;
+       cmp    side by side: the main mix at the issue's points, run by
+              erasure-worker (without read-backs) and then by the Go peer
+              (bench/peers/go), the same requests, for the ratio of both;
   4. a table on stdout, OUT/results.csv, OUT/results.json and
      OUT/throughput.png (gnuplot).
 
@@ -102,6 +105,19 @@ def int_list(text):
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+def cmp_list(text):
+    """"0:256,100:2048" -> [(0, 256), (100, 2048)]."""
+    out = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        lat, sep, cap = part.partition(":")
+        if not sep or int(lat) < 0 or int(cap) < 1:
+            raise argparse.ArgumentTypeError(f"{part!r}: want LATENCY_MS:CAP")
+        out.append((int(lat), int(cap)))
+    return out
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="bench/run.sh",
@@ -184,10 +200,30 @@ def parse_args(argv):
     p.add_argument("--perf", action="store_true",
                    help="record a perf profile of the worker per point "
                         "(OUT/perf-KIND-LAT-CAP.data, perf report -i ...)")
-    p.add_argument("--only", choices=("main", "paced", "sweep", "rss"),
+    p.add_argument("--only", choices=("main", "paced", "sweep", "rss", "cmp"),
                    default=None,
-                   help="run only these worker points (and skip plan_bench "
-                        "and wrk)")
+                   help="run only these worker points (and skip plan_bench; "
+                        "cmp keeps wrk, whose limit is the 0 ms bound)")
+    p.add_argument("--peer", choices=("go", "none"), default=None,
+                   help="side-by-side points also run this peer worker "
+                        "(bench/peers/go, built by run.sh); default go, "
+                        "smoke: none")
+    p.add_argument("--peer-bin", default=None,
+                   help="the Go peer's binary (default BUILD_DIR/peer-go)")
+    p.add_argument("--peer-error", default="", help=argparse.SUPPRESS)
+    p.add_argument("--cmp-points", type=cmp_list, default=None,
+                   help="side-by-side points LATENCY_MS:CAP,... (default "
+                        "0:256,100:256,100:2048,100:8192,1500:10000; smoke: "
+                        "none), the main run's mix, each run by "
+                        "erasure-worker and then by the peer")
+    p.add_argument("--cmp-seconds", type=float, default=3.0,
+                   help="side-by-side: size points to last about this long "
+                        "at min(bound, 20000 calls/s), at least 4 x cap "
+                        "calls (default 3)")
+    p.add_argument("--readback", action="store_true",
+                   help="side-by-side: run erasure-worker with the shipped "
+                        "providers.conf, read-backs included (default: "
+                        "without them, as the peer does; bench/README.md)")
     p.add_argument("--keep", action="store_true",
                    help="keep the work directory (logs, configs)")
     a = p.parse_args(argv)
@@ -204,6 +240,15 @@ def parse_args(argv):
         a.plan_seconds = min(a.plan_seconds, 0.5)
         a.point_timeout = min(a.point_timeout, 60.0)
         a.paced_seconds = 0
+        # CI must not need Go: the side-by-side points are opt-in here.
+        a.peer = a.peer or "none"
+        a.cmp_points = a.cmp_points or []
+    a.peer = a.peer or "go"
+    if a.cmp_points is None:
+        a.cmp_points = [(0, 256), (100, 256), (100, 2048), (100, 8192),
+                        (1500, 10000)]
+    if a.peer_bin is None:
+        a.peer_bin = os.path.join(a.build_dir, "peer-go")
     a.latencies = a.latencies or [0, 20, 100]
     a.caps = a.caps or [64, 512, 2048, 8192]
     a.wrk_connections = a.wrk_connections or [64, 512]
@@ -322,6 +367,57 @@ def vectara_request(i, tag, sessions):
 # ---------------------------------------------------------------------------
 # one point
 
+def strip_readback(text):
+    """providers.conf without its actions' `verify = { ... };` read-backs:
+    erasure-worker then makes exactly the calls the peer makes."""
+    out = []
+    depth = 0
+    for line in text.splitlines(keepends=True):
+        if depth == 0 and line.lstrip().startswith("verify = {"):
+            depth = line.count("{") - line.count("}")
+            continue
+        if depth > 0:
+            depth += line.count("{") - line.count("}")
+            continue
+        out.append(line)
+    if depth != 0:
+        raise RuntimeError("providers.conf: unbalanced verify block")
+    return "".join(out)
+
+
+def write_providers_without_readback(path):
+    with open(os.path.join(SOURCE_DIR, "config", "providers.conf")) as f:
+        text = strip_readback(f.read())
+    with open(path, "w") as f:
+        f.write(text)
+
+
+class PeerWorker:
+    """The Go peer (bench/peers/go), with harness.Worker's interface."""
+
+    def __init__(self, exe, workdir, args, secrets):
+        self.name = "peer-go"
+        self.log_path = os.path.join(workdir, "peer-go.log")
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([exe, *args], stdout=self.log,
+                                     stderr=self.log,
+                                     env=dict(os.environ, **secrets))
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def terminate(self, timeout=60):
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout)
+        self.log.close()
+        return rc
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+
 class Point:
     """Parameters and results of one worker run."""
 
@@ -342,6 +438,9 @@ class Point:
         self.make_request = make_request
         self.label = label
         self.load1 = None  # machine load average when the point started
+        self.runner = "erasure-worker"  # or "go": the peer
+        self.readback = True  # erasure-worker: the shipped read-backs
+        self.req_tag = None  # request ids' tag, shared by a side-by-side pair
         self.rate = 0.0    # requests/s to produce at; 0: all at once
         self.r = {}  # results
         self.ok = False
@@ -499,7 +598,8 @@ class Bench:
         return sent
 
     def read_topic(self, topic, timeout=60.0):
-        """Every message of TOPIC as (timestamp, key, ce_type, value)."""
+        """Every message of TOPIC as (timestamp, key, ce_type, value,
+        idempotency-key header)."""
         from confluent_kafka import Consumer, TopicPartition
         c = Consumer({"bootstrap.servers": self.broker.bootstrap,
                       "group.id": f"bench-reader-{topic}",
@@ -522,12 +622,10 @@ class Bench:
                 for m in c.consume(2000, 0.5):
                     if m.error():
                         continue
-                    ce = None
-                    for k, v in m.headers() or []:
-                        if k == "ce_type":
-                            ce = v.decode()
-                            break
-                    out.append((m.timestamp()[1], m.key(), ce, m.value()))
+                    hdrs = {k: v.decode() for k, v in m.headers() or []}
+                    out.append((m.timestamp()[1], m.key(),
+                                hdrs.get("ce_type"), m.value(),
+                                hdrs.get("idempotency-key")))
                     if m.offset() + 1 >= highs[m.partition()]:
                         done.add(m.partition())
             if len(done) < len(highs):
@@ -545,37 +643,30 @@ class Bench:
         t_req, t_out, t_dlq = (f"bench.{tag}.requests", f"bench.{tag}.outcomes",
                                f"bench.{tag}.dlq")
         pt.load1 = os.getloadavg()[0]
-        note(f"[{pt.kind}] {pt.label}: {pt.requests} requests, "
+        note(f"[{pt.kind} {pt.runner}] {pt.label}: {pt.requests} requests, "
              f"{pt.calls_expected} calls, latency {pt.latency_ms} ms, "
              f"cap {pt.cap}")
         for t, n in ((t_req, a.partitions), (t_out, a.partitions),
                      (t_dlq, 1)):
             self.broker.create_topic(t, n)
-        reqs = [pt.make_request(i, tag) for i in range(pt.requests)]
+        reqs = [pt.make_request(i, pt.req_tag or tag)
+                for i in range(pt.requests)]
         reqs = [(rid, json.dumps(body, separators=(",", ":")).encode())
                 for rid, body in reqs]
-        server = self.start_server(pt.latency_ms, f"server-{tag}")
+        server = None
+        worker = None
         mport = free_port()
         wdir = os.path.join(self.work, tag)
         os.makedirs(wdir, exist_ok=True)
-        cfg = self.harness.worker_config(
-            os.path.join(wdir, "worker.conf"), self.broker.bootstrap,
-            server.port, group=f"bench-{tag}",
-            worker={"max_requests_in_flight": pt.max_requests,
-                    "max_calls_in_flight": pt.cap,
-                    "max_calls_per_request": 100000,
-                    # Out of the way: each run is about the caps above.
-                    "max_calls_planned": 10000000,
-                    "commit_interval_ms": 100,
-                    "drain_timeout_ms": 30000},
-            limits={"concurrency": pt.cap, "rate_per_s": 0.0,
-                    "timeout_ms": 60000, "connect_timeout_ms": 20000,
-                    "max_attempts": 3, "budget_ms": 120000,
-                    "backoff_base_ms": 100, "backoff_max_ms": 1000},
-            metrics_port=mport, topics=(t_req, t_out, t_dlq))
-        # The harness writes log level debug for the tests; a benchmark
-        # runs the production default.
-        worker = self.harness.Worker(cfg, wdir, args=("-l", "info"))
+        try:
+            server = self.start_server(pt.latency_ms, f"server-{tag}")
+            worker = self.start_runner(pt, wdir, server, mport, tag,
+                                       (t_req, t_out, t_dlq))
+        except Exception as e:  # noqa: BLE001 - reported, run continues
+            if server is not None:
+                server.stop()
+            self.point_failed(pt, str(e))
+            return
         perf = None
         sampler_stop = threading.Event()
         peak = {"calls": 0, "requests": 0}
@@ -666,19 +757,67 @@ class Bench:
                 worker.kill()
             server.stop()
         if not pt.ok:
-            self.failures.append(f"{pt.kind} {pt.label}: {pt.error}")
-            note(f"  FAILED: {pt.error}")
-        else:
-            r = pt.r
-            note(f"  req latency p50/p95/p99 {r['req_p50_ms']:.0f}/"
-                 f"{r['req_p95_ms']:.0f}/{r['req_p99_ms']:.0f} ms")
-            note(f"  {r['calls_per_s']:.0f} calls/s (steady "
-                 f"{r['steady_calls_per_s']:.0f}), {r['requests_per_s']:.0f} "
-                 f"req/s, call p99 {r['call_p99_ms']:.0f} ms, worker CPU "
-                 f"{r['worker_cpu_s']:.1f} s, peak RSS "
-                 f"{r['worker_peak_rss_mib']:.1f} MiB, peak in flight "
-                 f"{r['peak_calls_in_flight']}")
+            self.point_failed(pt, pt.error)
+            return
+        r = pt.r
+        note(f"  req latency p50/p95/p99 {r['req_p50_ms']:.0f}/"
+             f"{r['req_p95_ms']:.0f}/{r['req_p99_ms']:.0f} ms")
+        note(f"  {r['calls_per_s']:.0f} calls/s (steady "
+             f"{r['steady_calls_per_s']:.0f}), {r['requests_per_s']:.0f} "
+             f"req/s, call p99 {r['call_p99_ms']:.0f} ms, worker CPU "
+             f"{r['worker_cpu_s']:.1f} s, peak RSS "
+             f"{r['worker_peak_rss_mib']:.1f} MiB, peak in flight "
+             f"{r['peak_calls_in_flight']}")
         self.results["points"].append(self.point_row(pt))
+
+    def point_failed(self, pt, error):
+        pt.ok, pt.error = False, error
+        self.failures.append(f"{pt.kind} {pt.runner} {pt.label}: {error}")
+        note(f"  FAILED: {error}")
+        self.results["points"].append(self.point_row(pt))
+
+    def start_runner(self, pt, wdir, server, mport, tag, topics):
+        """erasure-worker or the peer, on the point's broker, server,
+        topics and caps; both answer /readyz and /metrics on MPORT."""
+        a = self.a
+        if pt.runner == "go":
+            if a.peer_error:
+                raise RuntimeError(a.peer_error)
+            if not os.access(a.peer_bin, os.X_OK):
+                raise RuntimeError(f"{a.peer_bin} missing: bench/run.sh "
+                                   f"builds it (needs Go)")
+            return PeerWorker(a.peer_bin, wdir, [
+                "-brokers", self.broker.bootstrap, "-group", f"bench-{tag}",
+                "-requests", topics[0], "-outcomes", topics[1],
+                "-base", server.base, "-cap", str(pt.cap),
+                "-metrics", f"127.0.0.1:{mport}",
+                "-algolia-app-id", self.harness.ALGOLIA_APP_ID,
+                # erasure-worker's limits below, in the peer's terms.
+                "-max-attempts", "3", "-backoff-base", "100ms",
+                "-backoff-max", "1s", "-timeout", "60s", "-budget", "120s",
+                "-commit-interval", "100ms", "-drain-timeout", "30s"],
+                self.harness.SECRETS)
+        if not pt.readback:
+            write_providers_without_readback(
+                os.path.join(wdir, "providers.conf"))
+        cfg = self.harness.worker_config(
+            os.path.join(wdir, "worker.conf"), self.broker.bootstrap,
+            server.port, group=f"bench-{tag}",
+            worker={"max_requests_in_flight": pt.max_requests,
+                    "max_calls_in_flight": pt.cap,
+                    "max_calls_per_request": 100000,
+                    # Out of the way: each run is about the caps above.
+                    "max_calls_planned": 10000000,
+                    "commit_interval_ms": 100,
+                    "drain_timeout_ms": 30000},
+            limits={"concurrency": pt.cap, "rate_per_s": 0.0,
+                    "timeout_ms": 60000, "connect_timeout_ms": 20000,
+                    "max_attempts": 3, "budget_ms": 120000,
+                    "backoff_base_ms": 100, "backoff_max_ms": 1000},
+            metrics_port=mport, topics=topics)
+        # The harness writes log level debug for the tests; a benchmark
+        # runs the production default.
+        return self.harness.Worker(cfg, wdir, args=("-l", "info"))
 
     def broker_pid(self):
         try:
@@ -714,11 +853,19 @@ class Bench:
         call_lat = []
         req_lat = []
         bad = 0
+        bad_keys = 0
         summaries = 0
-        for ts, key, ce, value in outcomes:
+        ikey = self.harness.idempotency_key
+        for ts, key, ce, value, idem in outcomes:
             if ce == "erasure.call.completed.v1":
                 call_ts.append(ts)
                 ev = json.loads(value)
+                # Both workers: the header, the body and the key's recipe
+                # agree (docs/design.md), so consumers can deduplicate.
+                if idem != ev["idempotency_key"] or idem != ikey(
+                        ev["request_id"], ev["provider"], ev["account"],
+                        ev["action"], ev["resource"]):
+                    bad_keys += 1
                 if ev["status"] not in ("deleted", "already_absent",
                                         "discovered"):
                     bad += 1
@@ -727,6 +874,9 @@ class Bench:
             elif ce == "erasure.request.completed.v1":
                 summaries += 1
                 ev = json.loads(value)
+                if idem != ev["idempotency_key"] or idem != ikey(
+                        ev["request_id"], "", "", "summary", ""):
+                    bad_keys += 1
                 if ev["status"] != "completed":
                     bad += 1
                 rid = key.decode()
@@ -741,6 +891,9 @@ class Bench:
                             f"{pt.calls_expected}")
         if bad:
             problems.append(f"{bad} outcomes not deleted/completed")
+        if bad_keys:
+            problems.append(f"{bad_keys} outcomes without a matching "
+                            f"idempotency-key header")
         if dlq:
             problems.append(f"{len(dlq)} dead letters")
         call_ts.sort()
@@ -753,7 +906,7 @@ class Bench:
         steady = (i90 - i10) / steady_span if steady_span > 0 \
             else float("nan")
         first_send = min(sent.values()) if sent else 0
-        last_summary = max((ts for ts, _, ce, _ in outcomes
+        last_summary = max((ts for ts, _, ce, _, _ in outcomes
                             if ce == "erasure.request.completed.v1"),
                            default=first_send)
         wall = (last_summary - first_send) / 1000
@@ -791,6 +944,10 @@ class Bench:
             "connections": conns,
             "max_active_connections": stats.get("max_active_connections", 0),
             "calls_per_connection": requests_total / conns if conns else 0,
+            # Every HTTP request the server saw (read-backs included), over
+            # the same span as calls/s.
+            "http_per_s": requests_total / span if span and span > 0
+            else 0,
             "produce_s": t_produced - t0,
             "run_s": t_done - t0,
         }
@@ -799,7 +956,9 @@ class Bench:
 
     @staticmethod
     def point_row(pt):
-        row = {"kind": pt.kind, "label": pt.label, "load1": pt.load1,
+        row = {"kind": pt.kind, "runner": pt.runner,
+               "readback": int(pt.readback) if pt.runner != "go" else 0,
+               "label": pt.label, "load1": pt.load1,
                "provider_latency_ms": pt.latency_ms, "cap": pt.cap,
                "requests": pt.requests, "calls_expected": pt.calls_expected,
                "ok": int(pt.ok), "error": pt.error}
@@ -846,6 +1005,32 @@ class Bench:
             # that of a planned backlog: hold only 1.5 x the cap.
             pt.max_requests = math.ceil(1.5 * a.rss_cap / ss)
             pts.append(pt)
+        pts += self.cmp_points(cpr)
+        return pts
+
+    def cmp_points(self, cpr):
+        """The side-by-side points: the main mix, the same requests for
+        erasure-worker and then for the peer."""
+        a = self.a
+        mix, s, cs = a.mix, a.sessions, a.convai_sessions
+        pts = []
+        for k, (lat, cap) in enumerate(a.cmp_points):
+            rate = min(cap * 1000 / lat, 20000) if lat else 20000
+            calls = max(4 * cap, int(a.cmp_seconds * rate))
+            nreq = max(1, math.ceil(calls / cpr))
+            runners = ["erasure-worker"] + (["go"] if a.peer == "go" else [])
+            for runner in runners:
+                pt = Point("cmp", lat, cap, nreq, nreq * cpr,
+                           lambda i, tag: mix_request(i, tag, mix, s, cs),
+                           f"mix; {cpr} calls/request")
+                pt.runner = runner
+                pt.readback = a.readback
+                pt.req_tag = f"c{k}"
+                if lat >= 1000:
+                    # As the rss point: the memory of the calls in flight,
+                    # not of a planned backlog.
+                    pt.max_requests = math.ceil(1.5 * cap / cpr)
+                pts.append(pt)
         return pts
 
     def run_paced(self, main):
@@ -868,6 +1053,7 @@ class Bench:
         t0 = time.monotonic()
         if not self.a.only:
             self.run_plan_bench()
+        if self.a.only in (None, "cmp"):
             self.run_wrk()
         try:
             self.start_broker()
@@ -895,14 +1081,14 @@ class Bench:
     # -- outputs -------------------------------------------------------------
 
     CSV_FIELDS = [
-        "kind", "label", "provider_latency_ms", "cap", "requests", "calls",
+        "kind", "runner", "readback", "label", "provider_latency_ms", "cap", "requests", "calls",
         "wall_s", "calls_per_s", "steady_calls_per_s", "requests_per_s",
         "little_bound_per_s", "little_ratio", "mean_in_flight",
         "peak_calls_in_flight", "call_p50_ms", "call_p99_ms", "req_p50_ms",
         "req_p95_ms", "req_p99_ms", "worker_cpu_s", "cpu_us_per_call",
         "worker_core_share", "worker_peak_rss_mib", "server_cpu_s",
         "server_us_per_call", "broker_cpu_s", "connections",
-        "calls_per_connection", "load1", "ok", "error"]
+        "calls_per_connection", "http_per_s", "load1", "ok", "error"]
 
     def write_outputs(self):
         out = self.a.out
@@ -1029,7 +1215,13 @@ class Bench:
                       f"{f(r['requests_per_s'])} req/s "
                       f"(server CPU {r['server_cpu_s']:.1f} s in "
                       f"{r['wall_s']:.1f} s)")
-        pts = res["points"]
+        self.print_side_by_side(f)
+        pts = [r for r in res["points"] if r["kind"] != "cmp"]
+        if pts:
+            self.print_points(pts, f)
+        self.print_targets(pts, f)
+
+    def print_points(self, pts, f):
         print("\nworker runs, throughput (burst load; definitions in "
               "bench/README.md):")
         print(f"  {'kind':<5} {'lat':>4} {'cap':>6} {'calls':>6} "
@@ -1086,7 +1278,113 @@ class Bench:
               "server CPU per call;\n"
               "  kafka s: broker CPU seconds over the point")
 
+    def cmp_pairs(self):
+        """[(latency, cap, erasure-worker row, peer row or None)]."""
+        rows = [r for r in self.results["points"] if r["kind"] == "cmp"]
+        pairs = []
+        for lat, cap in self.a.cmp_points:
+            mine = [r for r in rows if r["provider_latency_ms"] == lat
+                    and r["cap"] == cap]
+            ew = next((r for r in mine if r["runner"] != "go"), None)
+            go = next((r for r in mine if r["runner"] == "go"), None)
+            if ew is not None or go is not None:
+                pairs.append((lat, cap, ew, go))
+        return pairs
+
+    def cmp_bound(self, lat, cap):
+        """cap/latency (Little), or wrk's limit at 0 ms."""
+        if lat:
+            return cap * 1000 / lat
+        return (self.results.get("wrk") or {}).get("limit_per_s")
+
+    def print_side_by_side(self, f):
+        pairs = self.cmp_pairs()
+        if not pairs:
+            return
+        a = self.a
+        cpr = mix_calls_per_request(a.mix, a.sessions, a.convai_sessions)
+        print(f"\nside by side: erasure-worker (EW) and the Go peer (GO), "
+              f"same broker, provider server and\nrequests (the main mix, "
+              f"{cpr} calls/request); EW "
+              f"{'with' if a.readback else 'without'} read-backs "
+              f"(bench/README.md):")
+        print(f"  {'':>4} {'':>6} {'':>7} | {'EW':<33} | {'GO':<33} | EW/GO")
+        cols = (f"{'calls/s':>7} {'us/call':>7} {'core':>4} {'RSS':>6} "
+                f"{'x bnd':>5}")
+        print(f"  {'lat':>4} {'cap':>6} {'bound':>7} | {cols} | {cols} | "
+              f"{'calls/s':>7} {'us/call':>7} {'RSS':>5}")
+
+        def side(r, bound):
+            if r is None:
+                return f"{'not run':<33}"
+            if not r["ok"]:
+                return f"{('FAILED: ' + r['error'])[:33]:<33}"
+            x = r["steady_calls_per_s"] / bound if bound else None
+            return (f"{f(r['steady_calls_per_s']):>7} "
+                    f"{f(r['cpu_us_per_call']):>7} "
+                    f"{f(r['worker_core_share'], '{:.2f}'):>4} "
+                    f"{f(r['worker_peak_rss_mib'], '{:.0f}M'):>6} "
+                    f"{f(x, '{:.2f}'):>5}")
+
+        def ratio(ew, go, key):
+            if not (ew and go and ew["ok"] and go["ok"] and go.get(key)):
+                return None
+            return ew[key] / go[key]
+
+        for lat, cap, ew, go in pairs:
+            bound = self.cmp_bound(lat, cap)
+            print(f"  {lat:>4} {cap:>6} {f(bound):>7} | {side(ew, bound)} | "
+                  f"{side(go, bound)} | "
+                  f"{f(ratio(ew, go, 'steady_calls_per_s'), '{:.2f}'):>7} "
+                  f"{f(ratio(ew, go, 'cpu_us_per_call'), '{:.2f}'):>7} "
+                  f"{f(ratio(ew, go, 'worker_peak_rss_mib'), '{:.2f}'):>5}")
+        print(f"\n  {'lat':>4} {'cap':>6} {'who':>3} {'http/s':>7} "
+              f"{'c.p50':>6} {'c.p99':>6} {'r.p99':>6} {'peak':>6} "
+              f"{'srv us':>6} {'load':>5}")
+        for lat, cap, ew, go in pairs:
+            for who, r in (("EW", ew), ("GO", go)):
+                if r is None or not r["ok"]:
+                    continue
+                print(f"  {lat:>4} {cap:>6} {who:>3} "
+                      f"{f(r['http_per_s']):>7} {f(r['call_p50_ms']):>6} "
+                      f"{f(r['call_p99_ms']):>6} {f(r['req_p99_ms']):>6} "
+                      f"{r['peak_calls_in_flight']:>6} "
+                      f"{f(r['server_us_per_call']):>6} "
+                      f"{f(r['load1'], '{:.1f}'):>5}")
+        print("  calls/s: steady (10..90 % of call outcomes); us/call, core: "
+              "worker CPU per call\n"
+              "  and per wall second; RSS: peak (VmHWM); bound and x bnd: "
+              "cap/latency, wrk's\n"
+              "  limit at 0 ms; http/s: every request the provider server "
+              "saw, first to last\n"
+              "  call outcome (read-backs included); the rest as in the "
+              "tables below (bench/README.md)")
+
+    def print_cmp_targets(self, f):
+        for lat, cap, ew, go in self.cmp_pairs():
+            if not (ew and go and ew["ok"] and go["ok"]):
+                continue
+            bound = self.cmp_bound(lat, cap)
+            need = 1.5 * go["steady_calls_per_s"]
+            if bound:
+                need = min(need, 0.9 * bound)
+            got = ew["steady_calls_per_s"]
+            print(f"  {lat} ms, cap {cap}: EW >= min(1.5 x GO, 0.9 x bound) "
+                  f"= {need:.0f} calls/s: {got:.0f}  "
+                  f"[{'met' if got >= need else 'NOT met'}]")
+            if lat >= 1000:
+                rr = ew["worker_peak_rss_mib"] / go["worker_peak_rss_mib"]
+                print(f"  {lat} ms, cap {cap}: EW peak RSS <= 0.4 x GO: "
+                      f"{ew['worker_peak_rss_mib']:.0f} vs "
+                      f"{go['worker_peak_rss_mib']:.0f} MiB = {rr:.2f}  "
+                      f"[{'met' if rr <= 0.4 else 'NOT met'}]")
+
+    def print_targets(self, pts, f):
+        res = self.results
+        wrk = res.get("wrk")
+        plan = res.get("plan")
         print("\ntargets (goals, not asserts):")
+        self.print_cmp_targets(f)
         ok_pts = [r for r in pts if r["ok"]]
         zero = [r for r in ok_pts if r["provider_latency_ms"] == 0]
         limit = (wrk or {}).get("limit_per_s")
