@@ -213,11 +213,13 @@ static void job_start(struct worker *w, struct job *j)
 
 /* Whether a backlog request may start: below every cap of work in
  * flight (the backlog's own bytes are counted already), or nothing is in
- * flight, so one request larger than a cap still goes. */
+ * flight, so one request larger than a cap still goes. Not while
+ * messages wait for room in the producer's queue: a new request would
+ * only add to them. */
 static int may_start(const struct worker *w)
 {
         const struct settings *s = w->s;
-        if (w->stopping || w->fatal)
+        if (w->stopping || w->fatal || w->outbox_len > 0)
                 return 0;
         return w->njobs == 0 ||
                (w->njobs < s->max_requests_in_flight &&
