@@ -555,6 +555,9 @@ void kafka_set_paused(struct kafka *k, int paused)
                 rd_kafka_topic_partition_list_destroy(parts);
         }
         k->paused = paused;
+        /* Each pause discards what librdkafka prefetched: worth seeing. */
+        log_debug(NULL, NULL, "intake %s (%zu partition(s))",
+                  paused ? "paused" : "resumed", k->assigned);
 }
 
 int kafka_paused(const struct kafka *k)

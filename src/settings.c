@@ -23,12 +23,22 @@ static const char *const kafka_keys[] = {
     "group_id",   "static_membership_env", NULL};
 static const char *const topic_keys[] = {"requests", "outcomes", "dead_letter",
                                          NULL};
-static const char *const worker_keys[] = {
-    "max_requests_in_flight", "max_calls_in_flight", "max_calls_per_request",
-    "max_calls_planned",      "max_bytes_in_flight", "max_failed_calls_header",
-    "memory_limit_bytes",     "max_message_bytes",   "max_targets",
-    "drain_timeout_ms",       "rebalance_grace_ms",  "commit_interval_ms",
-    "deadline_days",          "ce_source",           NULL};
+static const char *const worker_keys[] = {"max_requests_in_flight",
+                                          "max_backlog_requests",
+                                          "max_calls_in_flight",
+                                          "max_calls_per_request",
+                                          "max_calls_planned",
+                                          "max_bytes_in_flight",
+                                          "max_failed_calls_header",
+                                          "memory_limit_bytes",
+                                          "max_message_bytes",
+                                          "max_targets",
+                                          "drain_timeout_ms",
+                                          "rebalance_grace_ms",
+                                          "commit_interval_ms",
+                                          "deadline_days",
+                                          "ce_source",
+                                          NULL};
 static const char *const metrics_keys[] = {"bind",
                                            "port",
                                            "connection_limit",
@@ -197,6 +207,7 @@ static int read_int(struct confread *cr, const config_setting_t *parent,
 static void set_defaults(struct settings *s)
 {
         s->max_requests_in_flight = 1000;
+        s->max_backlog_requests = 1000;
         s->max_calls_in_flight = 512;
         s->max_calls_per_request = 10000;
         s->max_calls_planned = 50000;
@@ -282,6 +293,7 @@ static int load_worker(struct confread *cr, struct settings *s,
         } while (0)
         INT_FIELD("max_requests_in_flight", 1, 1000000,
                   s->max_requests_in_flight);
+        INT_FIELD("max_backlog_requests", 1, 1000000, s->max_backlog_requests);
         INT_FIELD("max_calls_in_flight", 1, 100000, s->max_calls_in_flight);
         INT_FIELD("max_calls_per_request", 1, 1000000,
                   s->max_calls_per_request);

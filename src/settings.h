@@ -33,8 +33,11 @@ struct settings {
         char *topic_outcomes;
         char *topic_dead_letter;
         char *ce_source;
-        size_t max_requests_in_flight; /* pause partitions at this many */
-        size_t max_calls_in_flight;    /* HTTP transfers at once */
+        size_t max_requests_in_flight; /* started, not finished */
+        /* Consumed requests waiting to start; partitions pause when this
+         * many (or a quarter of max_bytes_in_flight) wait. */
+        size_t max_backlog_requests;
+        size_t max_calls_in_flight; /* HTTP transfers at once */
         size_t max_calls_per_request;
         /* Pause partitions when this many planned calls are unfinished:
          * each holds its URL, headers and body, so requests in flight

@@ -27,9 +27,15 @@
  *                                    offset is stored (offsets_finish())
  *                                    and librdkafka auto-commits it
  *
- * Flow control (worker_flow_control()) pauses every partition while
- * requests, planned calls or bytes in flight reach their caps, or the
- * outbox holds anything; the re-entry rules are in worker.h. */
+ * Intake never waits on the caps of work in flight: messages consumed
+ * while requests, planned calls or bytes in flight are at their caps wait
+ * in a local backlog (worker_intake.c) and start the moment room appears,
+ * instead of the loop pausing and then idling while librdkafka re-fetches
+ * what a pause discarded. Flow control (worker_flow_control()) pauses
+ * every partition only while that backlog is full (worker.max_backlog_
+ * requests, or a quarter of max_bytes_in_flight), all bytes held reach
+ * max_bytes_in_flight, or the outbox holds anything, and resumes while
+ * half the backlog is left; the re-entry rules are in worker.h. */
 #include "worker.h"
 
 #include <errno.h>
@@ -59,7 +65,11 @@
 #define NOT_IN_HEAP     ((size_t)-1)
 #define MAX_WAIT_MS     1000
 #define RESUME_FRACTION 0.9 /* resume below 90 % of the cap: hysteresis */
-#define OUTBOX_RETRY_MS 50
+/* Resume while half the backlog is left: the fetch after a resume costs a
+ * round trip, which the other half covers. */
+#define BACKLOG_RESUME_FRACTION 0.5
+#define BACKLOG_BYTES_SHARE     4 /* of max_bytes_in_flight */
+#define OUTBOX_RETRY_MS         50
 
 /* ---- timer heap of calls waiting to retry ---- */
 
@@ -684,6 +694,12 @@ static void on_revoking(void *arg, const rd_kafka_topic_partition_list_t *p,
         }
         for (int i = 0; i < p->cnt; i++)
                 offsets_drop(w->offsets, p->elems[i].partition);
+        size_t dropped = worker_backlog_drop(w, p);
+        if (dropped)
+                log_info(NULL, NULL,
+                         "%zu backlog request(s) of revoked partitions "
+                         "dropped, uncommitted, for the next owner",
+                         dropped);
         if (abandoned)
                 log_warn(NULL, NULL,
                          "%zu request(s) of revoked partitions left to the "
@@ -709,26 +725,29 @@ static int wait_ms(struct worker *w, int consume, int64_t now)
         return until > now ? (int)(until - now) : 0;
 }
 
-/* Whether requests, planned calls or bytes in flight reach fraction of
- * their caps, or messages wait for room in the producer's queue. */
-static int at_caps(const struct worker *w, double fraction)
+/* Whether the backlog reaches backlog_fraction of its bounds, all bytes
+ * held bytes_fraction of max_bytes_in_flight, or messages wait for room
+ * in the producer's queue. */
+static int intake_full(const struct worker *w, double backlog_fraction,
+                       double bytes_fraction)
 {
         const struct settings *s = w->s;
+        double backlog_bytes =
+            (double)s->max_bytes_in_flight / BACKLOG_BYTES_SHARE;
         return w->outbox_len > 0 ||
-               (double)w->njobs >=
-                   (double)s->max_requests_in_flight * fraction ||
-               (double)w->calls_planned >=
-                   (double)s->max_calls_planned * fraction ||
+               (double)w->backlog_len >=
+                   (double)s->max_backlog_requests * backlog_fraction ||
+               (double)w->backlog_bytes >= backlog_bytes * backlog_fraction ||
                (double)w->bytes_in_flight >=
-                   (double)s->max_bytes_in_flight * fraction;
+                   (double)s->max_bytes_in_flight * bytes_fraction;
 }
 
 void worker_flow_control(struct worker *w)
 {
-        if (!kafka_paused(w->kafka) && at_caps(w, 1.0))
+        if (!kafka_paused(w->kafka) && intake_full(w, 1.0, 1.0))
                 kafka_set_paused(w->kafka, 1);
         else if (kafka_paused(w->kafka) && !w->stopping &&
-                 !at_caps(w, RESUME_FRACTION))
+                 !intake_full(w, BACKLOG_RESUME_FRACTION, RESUME_FRACTION))
                 kafka_set_paused(w->kafka, 0);
 }
 
@@ -772,6 +791,8 @@ static void check_stop_pipe(struct worker *w)
         char buf[16];
         if (read(w->stop_pipe[0], buf, sizeof(buf)) > 0 && !w->stopping) {
                 w->stopping = 1;
+                /* Not started, so not ours to finish: the next owner. */
+                worker_backlog_drop(w, NULL);
                 w->stop_deadline = clock_mono_ms() + w->s->drain_timeout_ms;
                 log_info(NULL, NULL, "stop requested: draining %zu request(s)",
                          w->njobs);
@@ -954,6 +975,7 @@ struct worker *worker_new(const struct settings *s, struct metrics *m,
         w->m = m;
         w->stop_pipe[0] = w->stop_pipe[1] = -1;
         LIST_INIT(&w->jobs);
+        TAILQ_INIT(&w->backlog);
         TAILQ_INIT(&w->outbox);
         w->rng = (uint64_t)clock_wall_ms() ^ ((uint64_t)getpid() << 32) ^
                  0x9e3779b97f4a7c15ULL;
@@ -997,6 +1019,7 @@ void worker_free(struct worker *w)
                 TAILQ_REMOVE(&w->outbox, d, link);
                 worker_delivery_free(d);
         }
+        worker_backlog_drop(w, NULL);
         struct job *j;
         while ((j = LIST_FIRST(&w->jobs)) != NULL) {
                 LIST_REMOVE(j, link);

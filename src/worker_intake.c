@@ -66,6 +66,8 @@ static size_t plan_bytes(const struct provider_plan *plan)
         return n;
 }
 
+/* A copy of the message joins the backlog; nothing else happens until it
+ * starts (job_begin()). */
 static struct job *job_from_message(struct worker *w,
                                     const rd_kafka_message_t *m)
 {
@@ -74,7 +76,6 @@ static struct job *job_from_message(struct worker *w,
                 return NULL;
         j->partition = m->partition;
         j->offset = m->offset;
-        j->started_mono = clock_mono_ms();
         j->requested_at_ms = -1;
         j->key = dup_bytes(m->key, m->key_len);
         j->key_len = j->key ? m->key_len : 0;
@@ -88,17 +89,35 @@ static struct job *job_from_message(struct worker *w,
                 worker_job_free(j);
                 return NULL;
         }
+        j->bytes = job_message_bytes(j);
+        TAILQ_INSERT_TAIL(&w->backlog, j, backlog_link);
+        w->backlog_len++;
+        w->backlog_bytes += j->bytes;
+        w->bytes_in_flight += j->bytes;
+        return j;
+}
+
+static void backlog_unlink(struct worker *w, struct job *j)
+{
+        TAILQ_REMOVE(&w->backlog, j, backlog_link);
+        w->backlog_len--;
+        w->backlog_bytes -= j->bytes;
+}
+
+/* The backlog's oldest becomes a job in flight; the backlog is in
+ * offset order per partition, so the tracker sees offsets in order. */
+static void job_begin(struct worker *w, struct job *j)
+{
+        backlog_unlink(w, j);
+        j->started_mono = clock_mono_ms();
         LIST_INSERT_HEAD(&w->jobs, j, link);
         w->njobs++;
-        j->bytes = job_message_bytes(j);
-        w->bytes_in_flight += j->bytes;
         j->tracked = offsets_begin(w->offsets, j->partition, j->offset) == 0;
         if (!j->tracked)
                 log_warn(NULL, NULL,
                          "offset %d@%lld arrived out of order; it will be "
                          "processed but not committed",
                          j->partition, (long long)j->offset);
-        return j;
 }
 
 static void reject(struct worker *w, struct job *j, enum request_error code,
@@ -166,14 +185,9 @@ static enum request_error parse_and_plan(struct worker *w, struct job *j,
         return code;
 }
 
-static void on_message(struct worker *w, rd_kafka_message_t *m)
+static void job_start(struct worker *w, struct job *j)
 {
-        metrics_request_consumed(w->m);
-        struct job *j = job_from_message(w, m);
-        if (!j) {
-                worker_fatal(w, "%s", "out of memory taking a request");
-                return;
-        }
+        job_begin(w, j);
         char err[512];
         enum request_error code = parse_and_plan(w, j, err, sizeof(err));
         if (code == REQUEST_ERR_INTERNAL) {
@@ -197,22 +211,79 @@ static void on_message(struct worker *w, rd_kafka_message_t *m)
                 worker_job_calls_finished(w, j);
 }
 
+/* Whether a backlog request may start: below every cap of work in
+ * flight (the backlog's own bytes are counted already), or nothing is in
+ * flight, so one request larger than a cap still goes. Not while
+ * messages wait for room in the producer's queue: a new request would
+ * only add to them. */
+static int may_start(const struct worker *w)
+{
+        const struct settings *s = w->s;
+        if (w->stopping || w->fatal || w->outbox_len > 0)
+                return 0;
+        return w->njobs == 0 ||
+               (w->njobs < s->max_requests_in_flight &&
+                w->calls_planned < s->max_calls_planned &&
+                w->bytes_in_flight - w->backlog_bytes < s->max_bytes_in_flight);
+}
+
+void worker_backlog_start(struct worker *w)
+{
+        struct job *j;
+        while ((j = TAILQ_FIRST(&w->backlog)) != NULL && may_start(w))
+                job_start(w, j);
+}
+
+static int in_parts(const rd_kafka_topic_partition_list_t *p, int32_t part)
+{
+        for (int i = 0; i < p->cnt; i++)
+                if (p->elems[i].partition == part)
+                        return 1;
+        return 0;
+}
+
+size_t worker_backlog_drop(struct worker *w,
+                           const rd_kafka_topic_partition_list_t *p)
+{
+        size_t n = 0;
+        struct job *j, *next;
+        for (j = TAILQ_FIRST(&w->backlog); j; j = next) {
+                next = TAILQ_NEXT(j, backlog_link);
+                if (p && !in_parts(p, j->partition))
+                        continue;
+                backlog_unlink(w, j);
+                w->bytes_in_flight -= j->bytes;
+                worker_job_free(j);
+                n++;
+        }
+        return n;
+}
+
 void worker_consume_some(struct worker *w)
 {
         w->more_messages = 0;
+        worker_backlog_start(w);
         for (int i = 0; i < CONSUME_BATCH && !w->fatal; i++) {
                 rd_kafka_message_t *m = kafka_consume(w->kafka);
                 if (!m)
-                        return;
-                /* After a stop request nothing new starts; the message
+                        break;
+                /* After a stop request nothing new is taken; the message
                  * stays uncommitted and goes to the next owner. */
-                if (!w->stopping)
-                        on_message(w, m);
+                if (!w->stopping) {
+                        metrics_request_consumed(w->m);
+                        if (!job_from_message(w, m))
+                                worker_fatal(w, "%s",
+                                             "out of memory taking a request");
+                }
                 rd_kafka_message_destroy(m);
                 /* Pausing bumps librdkafka's version barrier: messages of
                  * the paused partitions already fetched are not returned
-                 * by the next poll, so the cap holds within this batch. */
+                 * by the next poll, so the backlog's bound holds within
+                 * this batch. */
                 worker_flow_control(w);
+                if (i == CONSUME_BATCH - 1)
+                        w->more_messages = 1;
         }
-        w->more_messages = 1;
+        worker_backlog_start(w);
+        worker_flow_control(w);
 }

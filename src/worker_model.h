@@ -73,7 +73,8 @@ struct delivery {
 TAILQ_HEAD(outbox, delivery);
 
 struct job {
-        LIST_ENTRY(job) link;
+        LIST_ENTRY(job) link;          /* jobs, once started */
+        TAILQ_ENTRY(job) backlog_link; /* backlog, until started */
         int32_t partition;
         int64_t offset;
         int tracked;   /* offset is in the offsets tracker */
@@ -104,6 +105,7 @@ struct job {
 };
 
 LIST_HEAD(job_list, job);
+TAILQ_HEAD(job_backlog, job);
 
 struct account_state {
         const struct provider_account *acct;
@@ -126,6 +128,13 @@ struct worker {
         size_t rr; /* round-robin start among accounts */
         struct job_list jobs;
         size_t njobs; /* not abandoned */
+        /* Consumed, not started: a copy of the message only, in consume
+         * order (so per partition in offset order), not in the offsets
+         * tracker, so never committed. Its bytes count in bytes_in_flight
+         * too. */
+        struct job_backlog backlog;
+        size_t backlog_len;
+        size_t backlog_bytes;
         size_t calls_running;
         size_t calls_planned;   /* of jobs not abandoned, not final yet */
         size_t bytes_in_flight; /* of every job still held */
@@ -162,8 +171,16 @@ void worker_flow_control(struct worker *w);
 
 /* worker_intake.c: the consume, parse and plan steps */
 
-/* Takes up to a batch of messages; sets w->more_messages if more wait. */
+/* Takes up to a batch of messages into the backlog, then starts what
+ * the caps allow; sets w->more_messages if more wait. */
 void worker_consume_some(struct worker *w);
+/* Starts backlog requests, oldest first, while the caps allow. */
+void worker_backlog_start(struct worker *w);
+/* Drops the backlog of the partitions in p (all if p is NULL): not
+ * committed, so their next owner, or the next assignment, repeats them.
+ * Returns how many were dropped. */
+size_t worker_backlog_drop(struct worker *w,
+                           const rd_kafka_topic_partition_list_t *p);
 
 /* worker_auth.c: OAuth tokens */
 
