@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (fuzz/) with clang and runs each for a
-# bounded time: scripts/fuzz.sh [SECONDS]   (default 60 per harness).
+# bounded time: scripts/fuzz.sh [SECONDS]   (default 60 per harness; CI,
+# scripts/test.sh, runs 30).
 #
 # Each harness starts from a copy of its seed corpus (fuzz/corpus/NAME), so
 # the repository is never written; new inputs and any crash, leak or
