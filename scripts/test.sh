@@ -54,6 +54,8 @@ asan_tier() {
 }
 
 step "unit + integration (mock cluster) + deploy + ops, release and ASan/UBSan side by side, ctest -j$JOBS each"
+# A run stopped here (Ctrl-C, a CI timeout) stops both tiers too.
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 (release_tier) >"$LOGS/release.log" 2>&1 &
 release_pid=$!
 (asan_tier) >"$LOGS/asan.log" 2>&1 &
@@ -61,6 +63,7 @@ asan_pid=$!
 failed=0
 wait "$release_pid" || failed=1
 wait "$asan_pid" || failed=1
+trap - EXIT
 echo "---- release build ----"
 cat "$LOGS/release.log"
 echo "---- ASan + UBSan build ----"
