@@ -38,7 +38,10 @@ step "build (ASan + UBSan)"
 BUILD_DIR=build-asan scripts/build.sh -DERASURE_SANITIZE=ON
 
 JOBS=${ERASURE_TEST_JOBS:-3}
-SERIAL='real_kafka|image|bench'
+# Run after the side-by-side tiers, one test at a time: the real broker's,
+# the image's, the benchmark's, and mock-cluster files marked
+# "# ctest: alone" (tests/CMakeLists.txt).
+SERIAL='real_kafka|image|bench|alone'
 LOGS=build/ctest-logs
 mkdir -p "$LOGS"
 rm -f build/real-kafka-report.txt
@@ -50,7 +53,8 @@ asan_tier() {
   cd build-asan &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --output-on-failure --timeout 900 -j"$JOBS" -L 'unit|integration'
+    ctest --output-on-failure --timeout 900 -j"$JOBS" -L 'unit|integration' \
+      -LE alone
 }
 
 step "unit + integration (mock cluster) + deploy + ops, release and ASan/UBSan side by side, ctest -j$JOBS each"
@@ -70,8 +74,12 @@ echo "---- ASan + UBSan build ----"
 cat "$LOGS/asan.log"
 
 # Runs even when the tiers above failed: one CI run reports every failure.
-step "real Kafka + image + benchmark smoke, one at a time"
+step "real Kafka + image + benchmark smoke (+ any \"ctest: alone\" file), one at a time"
 (cd build && ctest --output-on-failure --timeout 1500 -L "$SERIAL") || failed=1
+(cd build-asan &&
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --output-on-failure --timeout 900 -L alone) || failed=1
 [ "$failed" = 0 ] || { echo "ctest tiers failed (see above)" >&2; exit 1; }
 
 step "valgrind (unit tests)"
