@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer harnesses (fuzz/) with clang and runs each for a
-# bounded time: scripts/fuzz.sh [SECONDS]   (default 60 per harness).
+# Builds the libFuzzer harnesses (fuzz/) with clang and runs them all at
+# once for a bounded time: scripts/fuzz.sh [SECONDS]   (default 60; CI,
+# scripts/test.sh, runs 45).
 #
 # Each harness starts from a copy of its seed corpus (fuzz/corpus/NAME), so
 # the repository is never written; new inputs and any crash, leak or
@@ -79,18 +80,9 @@ stat_of() { # stat_of LOG NAME: libFuzzer's final "stat::NAME: value"
   sed -n "s/^stat::$2: *//p" "$1" | tail -n1
 }
 
-failed=()
-summary=()
-for h in "${HARNESSES[@]}"; do
-  corpus="$WORK/corpus/${CORPUS[$h]}"
-  artifacts="$WORK/artifacts/$h"
-  log="$WORK/$h.log"
-  mkdir -p "$corpus" "$artifacts"
-  cp -R "fuzz/corpus/${CORPUS[$h]}/." "$corpus/"
-  before=$(count_files "$corpus")
-
-  echo "fuzz: running $h for ${DURATION}s (log: $log)" >&2
-  rc=0
+# One harness: libFuzzer's exit status lands in $WORK/NAME.rc.
+run_harness() {
+  local h=$1 rc=0
   # fuzz_plan and fuzz_response read config/providers.conf from the tree
   # being tested.
   ERASURE_SOURCE_DIR="$ROOT" \
@@ -98,12 +90,38 @@ for h in "${HARNESSES[@]}"; do
     "$BUILD_DIR/$h" \
     -max_total_time="$DURATION" -timeout=10 -rss_limit_mb=2048 \
     -max_len=65536 -dict="fuzz/${DICT[$h]}.dict" -print_final_stats=1 \
-    -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1 || rc=$?
+    -artifact_prefix="$WORK/artifacts/$h/" "$WORK/corpus/${CORPUS[$h]}" \
+    >"$WORK/$h.log" 2>&1 || rc=$?
+  echo "$rc" >"$WORK/$h.rc"
+}
 
+# All harnesses at once: each libFuzzer process is single-threaded, so on
+# a machine with fewer cores than harnesses each gets its share of them
+# for the whole DURATION (2 cores, 3 harnesses: 2/3 of a core each).
+declare -A BEFORE
+pids=()
+for h in "${HARNESSES[@]}"; do
+  corpus="$WORK/corpus/${CORPUS[$h]}"
+  mkdir -p "$corpus" "$WORK/artifacts/$h"
+  cp -R "fuzz/corpus/${CORPUS[$h]}/." "$corpus/"
+  BEFORE[$h]=$(count_files "$corpus")
+  echo "fuzz: running $h for ${DURATION}s (log: $WORK/$h.log)" >&2
+  run_harness "$h" &
+  pids+=($!)
+done
+wait "${pids[@]}"
+
+failed=()
+summary=()
+for h in "${HARNESSES[@]}"; do
+  corpus="$WORK/corpus/${CORPUS[$h]}"
+  artifacts="$WORK/artifacts/$h"
+  log="$WORK/$h.log"
+  rc=$(cat "$WORK/$h.rc")
   after=$(count_files "$corpus")
   execs=$(stat_of "$log" number_of_executed_units)
   rate=$(stat_of "$log" average_exec_per_sec)
-  line="$h: ${execs:-?} executions, ${rate:-?} exec/s, corpus $before -> $after files ($(du -sh "$corpus" | cut -f1))"
+  line="$h: ${execs:-?} executions, ${rate:-?} exec/s, corpus ${BEFORE[$h]} -> $after files ($(du -sh "$corpus" | cut -f1))"
   summary+=("$line")
   echo "$line"
 

@@ -4,9 +4,11 @@ erasure-worker itself, plus the config files that tie them together.
 Tests assert through the outcome topic, the dead-letter topic and the
 provider server's record of calls -- never through the worker's logs."""
 
+import atexit
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -33,6 +35,50 @@ ALGOLIA_APP_ID = "TESTAPP42"
 TOPIC_REQUESTS = "erasure.requests"
 TOPIC_OUTCOMES = "erasure.outcomes"
 TOPIC_DLQ = "erasure.requests.dlq"
+
+
+# Every child a test starts through this module, so that a failing test
+# cannot leave it behind: conftest kills what a test or module left
+# running, and the atexit hook below whatever a run without conftest
+# (tests/ops, tests/image) left. An orphaned worker spins on a dead
+# broker and starves the rest of the run.
+_SPAWNED = []
+
+# Children also die with the test process itself (a run killed by ctest's
+# timeout): setpriv sets PR_SET_PDEATHSIG and execs the program, so the
+# pid is the program's. It is used instead of a preexec_fn, which is not
+# safe in a process with threads (Collector runs one).
+_SETPRIV = shutil.which("setpriv")
+DEATH_SIGNAL = ([_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else [])
+
+
+def spawn(args, **kwargs):
+    """subprocess.Popen(ARGS) that dies with this process and is tracked
+    for kill_spawned(). Returns the Popen."""
+    proc = subprocess.Popen([*DEATH_SIGNAL, *args], **kwargs)
+    _SPAWNED.append(proc)
+    return proc
+
+
+def spawned_mark():
+    """A mark for kill_spawned(since=...): children started after it."""
+    return len(_SPAWNED)
+
+
+def kill_spawned(since=0):
+    """SIGKILLs every tracked child started after mark SINCE that still
+    runs, reaps it, and returns the argument lists of those it killed."""
+    killed = []
+    for proc in _SPAWNED[since:]:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+            killed.append(proc.args[len(DEATH_SIGNAL):])
+    del _SPAWNED[since:]
+    return killed
+
+
+atexit.register(kill_spawned)
 
 
 def wait_for_file(path, timeout, proc=None, what="file"):
@@ -73,7 +119,7 @@ class ProviderServer:
             *extra_args,
         ]
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        self.proc = spawn(args, stdout=self.log, stderr=self.log)
         self.port = int(wait_for_file(port_file, 10, self.proc, "provider-server"))
         self.base = f"http://127.0.0.1:{self.port}"
 
@@ -220,7 +266,7 @@ class Worker:
         e.update(env or {})
         # ERASURE_WORKER_WRAPPER runs the worker under a tool (valgrind).
         wrapper = os.environ.get("ERASURE_WORKER_WRAPPER", "").split()
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             [*wrapper, os.path.join(BUILD_DIR, "erasure-worker"), "run", "-c", config,
              *args],
             stdout=self.log, stderr=self.log, env=e)

@@ -229,10 +229,14 @@ class MockCluster:
                 "--bootstrap-file", self.bootstrap_file]
         for name, partitions in self.topics:
             args += ["--topic", f"{name}:{partitions}"]
+        # setpriv (util-linux) sets the death signal and execs: unlike a
+        # preexec_fn it is safe while the test process runs threads.
+        setpriv = shutil.which("setpriv")
+        prefix = [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
         with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                preexec_fn=_set_pdeathsig)
+                [*prefix, *args], stdin=subprocess.DEVNULL, stdout=log,
+                stderr=log, preexec_fn=None if setpriv else _set_pdeathsig)
         # mock-kafka renames the file into place once the cluster and its
         # topics exist; it offers nothing else to wait on, so poll for it.
         deadline = time.monotonic() + timeout

@@ -253,7 +253,12 @@ def test_revoke_abandons_unfinished_work_without_waiting(workdir, provider, mock
     a = start_worker(workdir, mock_kafka, provider, name="a", **cfg)
     reqs = [request(f"r-rv{i}", {"provider": "vectara", "agent_id": "agt_rv",
                                  "session_ids": [f"ase_rv{i}"]}) for i in range(6)]
-    produce(mock_kafka.bootstrap, TOPIC_REQUESTS, reqs)
+    # Two on each partition: whichever one the join moves to b holds
+    # stuck requests (unkeyed, all six could share one partition and the
+    # moved one hold none: a failure in ~1 run of 11).
+    for p in range(3):
+        produce(mock_kafka.bootstrap, TOPIC_REQUESTS, reqs[2 * p:2 * p + 2],
+                partition=p)
     deadline = time.monotonic() + 60
     while len(provider_calls(provider, "vectara")) < 6:
         assert time.monotonic() < deadline, "requests never reached the vendor"
