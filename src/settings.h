@@ -33,6 +33,13 @@ struct settings {
         char *topic_outcomes;
         char *topic_dead_letter;
         char *ce_source;
+        /* Worker loops (threads), each with its own Kafka clients and curl
+         * multi, resolved at load: worker.threads, or when that is 0 (the
+         * default) the CPUs this process may use (cpus_usable()). The
+         * three in-flight caps below are the process's, divided among the
+         * loops (pool.h). */
+        unsigned threads;
+        int threads_auto;              /* worker.threads was 0 */
         size_t max_requests_in_flight; /* pause partitions at this many */
         size_t max_calls_in_flight;    /* HTTP transfers at once */
         size_t max_calls_per_request;
