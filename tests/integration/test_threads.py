@@ -146,3 +146,29 @@ def test_commits_contiguous_across_loops_after_kill(workdir, provider, mock_kafk
         col.wait_for(lambda ms: {r["request_id"] for r in reqs} <= summary_ids(ms),
                      90, what="every summary after the restart")
     assert w2.terminate() == 0
+
+
+def check_config_threads(path, *prefix):
+    import json
+    import subprocess
+    from harness import BUILD_DIR, SECRETS
+    env = dict(os.environ)
+    env.update(SECRETS)
+    r = subprocess.run([*prefix, os.path.join(BUILD_DIR, "erasure-worker"),
+                        "check-config", "-c", path, "--json"],
+                       capture_output=True, text=True, env=env, timeout=30)
+    assert r.returncode == 0, r.stderr
+    w = json.loads(r.stdout)["worker"]
+    return w["threads"], w["threads_auto"]
+
+
+def test_auto_threads_follow_the_cpus_the_process_may_use(workdir, provider):
+    path = worker_config(os.path.join(workdir, "w.conf"), "127.0.0.1:9",
+                         provider.port)
+    # Pinned to one CPU, auto means one loop.
+    assert check_config_threads(path, "taskset", "-c", "0") == (1, True)
+    n, auto = check_config_threads(path)
+    assert auto and 1 <= n <= len(os.sched_getaffinity(0))
+    fixed = worker_config(os.path.join(workdir, "f.conf"), "127.0.0.1:9",
+                          provider.port, worker={"threads": 3})
+    assert check_config_threads(fixed, "taskset", "-c", "0") == (3, False)
