@@ -24,7 +24,16 @@ struct acctlimit {
         size_t naccounts, nloops;
         struct acct_slot *accts;
         struct loop_waker *wakers;
-        unsigned char *flags; /* naccounts * nloops, for waiting[] */
+        unsigned char *flags; /* (naccounts + 1) * nloops: waiting[] */
+        /* The calls of every account at once (acctlimit_set_total()):
+         * its own lock, taken inside an account's, never around one. */
+        struct acct_slot total;
+};
+
+/* Loops to wake once the locks are released. */
+struct wake_list {
+        size_t n;
+        unsigned short loop[2 * ACCTLIMIT_MAX_LOOPS];
 };
 
 struct acctlimit *acctlimit_new(size_t naccounts, size_t nloops)
@@ -38,7 +47,7 @@ struct acctlimit *acctlimit_new(size_t naccounts, size_t nloops)
         al->nloops = nloops ? nloops : 1;
         al->accts = calloc(naccounts ? naccounts : 1, sizeof(*al->accts));
         al->wakers = calloc(al->nloops, sizeof(*al->wakers));
-        al->flags = calloc((naccounts ? naccounts : 1) * al->nloops, 1);
+        al->flags = calloc((naccounts + 1) * al->nloops, 1);
         if (!al->accts || !al->wakers || !al->flags) {
                 free(al->accts);
                 al->accts = NULL;
@@ -53,6 +62,9 @@ struct acctlimit *acctlimit_new(size_t naccounts, size_t nloops)
                 a->concurrency = 1;
                 ratelimit_init(&a->rl, 0, 1, 0);
         }
+        pthread_mutex_init(&al->total.lock, NULL);
+        al->total.waiting = al->flags + naccounts * al->nloops;
+        al->total.concurrency = 0; /* unlimited until set */
         return al;
 }
 
@@ -62,6 +74,8 @@ void acctlimit_free(struct acctlimit *al)
                 return;
         for (size_t i = 0; i < al->naccounts; i++)
                 pthread_mutex_destroy(&al->accts[i].lock);
+        if (al->accts)
+                pthread_mutex_destroy(&al->total.lock);
         free(al->accts);
         free(al->wakers);
         free(al->flags);
@@ -78,6 +92,14 @@ void acctlimit_set(struct acctlimit *al, size_t i, int concurrency,
         pthread_mutex_unlock(&a->lock);
 }
 
+void acctlimit_set_total(struct acctlimit *al, size_t max_calls)
+{
+        pthread_mutex_lock(&al->total.lock);
+        al->total.concurrency =
+            max_calls > INT32_MAX ? INT32_MAX : (int)max_calls;
+        pthread_mutex_unlock(&al->total.lock);
+}
+
 void acctlimit_set_waker(struct acctlimit *al, size_t loop,
                          void (*wake)(void *arg), void *arg)
 {
@@ -87,37 +109,22 @@ void acctlimit_set_waker(struct acctlimit *al, size_t loop,
         al->wakers[loop].arg = arg;
 }
 
-int64_t acctlimit_acquire(struct acctlimit *al, size_t i, size_t loop,
-                          int64_t now_ms)
+/* Flags loop as waiting for a slot of a (its lock held). */
+static void flag_waiting(struct acctlimit *al, struct acct_slot *a, size_t loop)
 {
-        struct acct_slot *a = &al->accts[i];
-        int64_t wait;
-        pthread_mutex_lock(&a->lock);
-        if (a->in_flight >= a->concurrency) {
-                /* Flagged under the lock that release() takes: a slot
-                 * freed after this refusal always sees the flag. */
-                if (loop < al->nloops && !a->waiting[loop]) {
-                        a->waiting[loop] = 1;
-                        a->nwaiting++;
-                }
-                wait = ACCTLIMIT_FULL;
-        } else {
-                /* A slot is only taken with a token, so a loop told to
-                 * wait for the bucket holds no slot meanwhile. */
-                wait = ratelimit_take(&a->rl, now_ms);
-                if (wait == 0)
-                        a->in_flight++;
+        /* Flagged under the lock that release takes: a slot freed after
+         * this refusal always sees the flag. */
+        if (loop < al->nloops && !a->waiting[loop]) {
+                a->waiting[loop] = 1;
+                a->nwaiting++;
         }
-        pthread_mutex_unlock(&a->lock);
-        return wait;
 }
 
-void acctlimit_release(struct acctlimit *al, size_t i, size_t loop)
+/* Gives a slot of a back (its lock held) and lists the loops that were
+ * refused one, but for the releaser, which dispatches again anyway. */
+static void put_slot(struct acctlimit *al, struct acct_slot *a, size_t loop,
+                     struct wake_list *wl)
 {
-        struct acct_slot *a = &al->accts[i];
-        size_t n = 0;
-        unsigned short wake[ACCTLIMIT_MAX_LOOPS];
-        pthread_mutex_lock(&a->lock);
         if (a->in_flight > 0)
                 a->in_flight--;
         for (size_t l = 0; a->nwaiting > 0 && l < al->nloops; l++) {
@@ -125,14 +132,73 @@ void acctlimit_release(struct acctlimit *al, size_t i, size_t loop)
                         continue;
                 a->waiting[l] = 0;
                 a->nwaiting--;
-                /* The releasing loop dispatches again on its own. */
                 if (l != loop)
-                        wake[n++] = (unsigned short)l;
+                        wl->loop[wl->n++] = (unsigned short)l;
+        }
+}
+
+/* One slot of the process-wide total, unless it is full (0 = none). */
+static int take_total(struct acctlimit *al, size_t loop)
+{
+        struct acct_slot *t = &al->total;
+        int ok;
+        pthread_mutex_lock(&t->lock);
+        ok = t->concurrency == 0 || t->in_flight < t->concurrency;
+        if (ok)
+                t->in_flight++;
+        else
+                flag_waiting(al, t, loop);
+        pthread_mutex_unlock(&t->lock);
+        return ok;
+}
+
+static void put_total(struct acctlimit *al, size_t loop, struct wake_list *wl)
+{
+        pthread_mutex_lock(&al->total.lock);
+        put_slot(al, &al->total, loop, wl);
+        pthread_mutex_unlock(&al->total.lock);
+}
+
+static void wake_all(struct acctlimit *al, const struct wake_list *wl)
+{
+        for (size_t k = 0; k < wl->n; k++)
+                if (al->wakers[wl->loop[k]].wake)
+                        al->wakers[wl->loop[k]].wake(
+                            al->wakers[wl->loop[k]].arg);
+}
+
+int64_t acctlimit_acquire(struct acctlimit *al, size_t i, size_t loop,
+                          int64_t now_ms)
+{
+        struct acct_slot *a = &al->accts[i];
+        struct wake_list wl = {0};
+        int64_t wait = ACCTLIMIT_FULL;
+        pthread_mutex_lock(&a->lock);
+        if (a->in_flight >= a->concurrency) {
+                flag_waiting(al, a, loop);
+        } else if (take_total(al, loop)) {
+                /* A slot is only kept with a token, so a loop told to
+                 * wait for the bucket holds none meanwhile. */
+                wait = ratelimit_take(&a->rl, now_ms);
+                if (wait == 0)
+                        a->in_flight++;
+                else
+                        put_total(al, loop, &wl);
         }
         pthread_mutex_unlock(&a->lock);
-        for (size_t k = 0; k < n; k++)
-                if (al->wakers[wake[k]].wake)
-                        al->wakers[wake[k]].wake(al->wakers[wake[k]].arg);
+        wake_all(al, &wl);
+        return wait;
+}
+
+void acctlimit_release(struct acctlimit *al, size_t i, size_t loop)
+{
+        struct acct_slot *a = &al->accts[i];
+        struct wake_list wl = {0};
+        pthread_mutex_lock(&a->lock);
+        put_slot(al, a, loop, &wl);
+        pthread_mutex_unlock(&a->lock);
+        put_total(al, loop, &wl);
+        wake_all(al, &wl);
 }
 
 void acctlimit_cooldown(struct acctlimit *al, size_t i, int64_t until_ms)
@@ -149,5 +215,13 @@ int acctlimit_in_flight(struct acctlimit *al, size_t i)
         pthread_mutex_lock(&a->lock);
         int n = a->in_flight;
         pthread_mutex_unlock(&a->lock);
+        return n;
+}
+
+int acctlimit_total_in_flight(struct acctlimit *al)
+{
+        pthread_mutex_lock(&al->total.lock);
+        int n = al->total.in_flight;
+        pthread_mutex_unlock(&al->total.lock);
         return n;
 }

@@ -319,12 +319,12 @@ static int cmd_check_config(const struct settings *s, int no_secrets)
                    ? " (+ \"-<loop>\" per loop)"
                    : "");
         printf("worker: threads=%u%s, per loop: max_requests_in_flight=%zu "
-               "max_calls_in_flight=%zu max_bytes_in_flight=%zu\n",
+               "max_bytes_in_flight=%zu; max_calls_in_flight=%zu in all\n",
                s->threads,
                s->threads_auto ? " (auto: the CPUs this process may use)" : "",
                pool_share(s->max_requests_in_flight, s->threads),
-               pool_share(s->max_calls_in_flight, s->threads),
-               pool_share(s->max_bytes_in_flight, s->threads));
+               pool_share(s->max_bytes_in_flight, s->threads),
+               s->max_calls_in_flight);
         /* Values of properties that may hold credentials are masked (shown
          * as ****, never printed); the rest helps an operator see what is
          * used. */

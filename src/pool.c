@@ -71,8 +71,8 @@ static void divide_caps(struct settings *share, const struct settings *s)
         *share = *s;
         share->max_requests_in_flight =
             pool_share(s->max_requests_in_flight, s->threads);
-        share->max_calls_in_flight =
-            pool_share(s->max_calls_in_flight, s->threads);
+        /* Not divided: the total is acctlimit's, exact for the process,
+         * so a vendor that hangs cannot take a whole loop's share. */
         share->max_calls_planned = pool_share(s->max_calls_planned, s->threads);
         share->max_bytes_in_flight =
             pool_share(s->max_bytes_in_flight, s->threads);
@@ -85,6 +85,7 @@ static int init_limits(struct pool *p)
         p->limits = acctlimit_new(n, p->n);
         if (!p->limits)
                 return -1;
+        acctlimit_set_total(p->limits, p->s->max_calls_in_flight);
         int64_t now = clock_mono_ms();
         for (size_t i = 0; i < n; i++) {
                 const struct provider_limits *l =
@@ -140,15 +141,14 @@ struct pool *pool_new(const struct settings *s, struct metrics *m, char *errstr,
                 }
         }
         log_info(NULL, NULL,
-                 "%u worker loop(s)%s; per loop: %zu requests, %zu calls, "
-                 "%zu bytes in flight",
+                 "%u worker loop(s)%s; per loop: %zu requests, %zu bytes "
+                 "in flight; %zu calls at once in all",
                  p->n,
                  s->threads_auto ? " (worker.threads = 0: the CPUs this "
                                    "process may use)"
                                  : "",
                  p->loops[0].share.max_requests_in_flight,
-                 p->loops[0].share.max_calls_in_flight,
-                 p->loops[0].share.max_bytes_in_flight);
+                 p->loops[0].share.max_bytes_in_flight, s->max_calls_in_flight);
         return p;
 }
 

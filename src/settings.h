@@ -36,8 +36,8 @@ struct settings {
         /* Worker loops (threads), each with its own Kafka clients and curl
          * multi, resolved at load: worker.threads, or when that is 0 (the
          * default) the CPUs this process may use (cpus_usable()). The
-         * three in-flight caps below are the process's, divided among the
-         * loops (pool.h). */
+         * caps below are the process's: max_calls_in_flight shared by the
+         * loops, the intake caps divided among them (pool.h). */
         unsigned threads;
         int threads_auto;              /* worker.threads was 0 */
         size_t max_requests_in_flight; /* pause partitions at this many */

@@ -889,15 +889,20 @@ static void drain(struct worker *w)
                  (long long)(w->stop_deadline - clock_mono_ms()));
 }
 
-/* The process's other loops drain too: nobody leaves the group before
- * all have committed (worker.h, struct worker_loop). */
+/* 1 while this loop should not leave the group yet: the process's other
+ * loops still drain (worker.h, struct worker_loop), or its consumer has
+ * not joined (kafka_joined(): leaving then aborts in librdkafka 2.0). */
+static int must_stay(struct worker *w)
+{
+        return !kafka_joined(w->kafka) ||
+               (w->loop.all_drained && !w->loop.all_drained(w->loop.arg));
+}
+
 static void wait_for_loops(struct worker *w)
 {
-        if (!w->loop.drained)
-                return;
-        w->loop.drained(w->loop.arg);
-        while (!w->fatal && !w->loop.all_drained(w->loop.arg) &&
-               clock_mono_ms() < w->stop_deadline)
+        if (w->loop.drained)
+                w->loop.drained(w->loop.arg);
+        while (!w->fatal && must_stay(w) && clock_mono_ms() < w->stop_deadline)
                 turn(w, 1);
 }
 

@@ -11,10 +11,11 @@
  * account as a whole: the per-account concurrency, token bucket and 429
  * cool-down (acctlimit.h: a loop refused a slot sleeps until another
  * loop frees one and wakes it through its stop pipe), the metrics
- * (aggregated, metrics.h) and the log's secret registry (log.h). The
- * process-wide caps (max_requests_in_flight, max_calls_in_flight,
- * max_bytes_in_flight) are divided among the loops. OAuth tokens are
- * fetched per loop. Why loops and not one consumer feeding N HTTP loops:
+ * (aggregated, metrics.h) and the log's secret registry (log.h).
+ * max_calls_in_flight is a process-wide total kept by acctlimit too; the
+ * intake caps (max_requests_in_flight, max_calls_planned,
+ * max_bytes_in_flight) are divided among the loops (pool.h). OAuth tokens
+ * are fetched per loop. Why loops and not one consumer feeding N HTTP loops:
  * hand-offs between threads would need locks on every job and delivery,
  * while independent loops keep the single-threaded code unchanged and
  * scale with the partitions (docs/design.md, "Threads").

@@ -204,8 +204,9 @@ def test_producer_message_limit_below_the_copy_size_is_a_config_error(
 
 def test_caps_over_the_memory_limit_are_a_config_error(workdir, provider, mock_kafka):
     from harness import run_cli
+    # One loop: each more adds its consumer's and producer's queues.
     path = write_config(workdir, mock_kafka, provider,
-                        worker={"memory_limit_bytes": 256 * MIB})
+                        worker={"memory_limit_bytes": 256 * MIB, "threads": 1})
     r = run_cli("check-config", "-c", path)
     assert r.returncode == 3, (r.stdout, r.stderr)
     assert "worker.memory_limit_bytes: the caps need 352321536 bytes" in r.stderr, \
@@ -213,7 +214,7 @@ def test_caps_over_the_memory_limit_are_a_config_error(workdir, provider, mock_k
     # Smaller queues and in-flight cap fit the same limit.
     ok = write_config(workdir, mock_kafka, provider,
                       worker={"memory_limit_bytes": 256 * MIB,
-                              "max_bytes_in_flight": 32 * MIB})
+                              "max_bytes_in_flight": 32 * MIB, "threads": 1})
     assert run_cli("check-config", "-c", ok).returncode == 0
 
 

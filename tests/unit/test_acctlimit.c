@@ -116,6 +116,40 @@ static void cooldown_stops_every_loop(void **state)
         acctlimit_free(al);
 }
 
+static void total_holds_across_accounts_and_loops(void **state)
+{
+        (void)state;
+        struct acctlimit *al = two_loops(10, 0, 1);
+        acctlimit_set_total(al, 3);
+        assert_int_equal(acctlimit_acquire(al, 0, 0, T0), 0);
+        assert_int_equal(acctlimit_acquire(al, 1, 0, T0), 0);
+        assert_int_equal(acctlimit_acquire(al, 1, 1, T0), 0);
+        /* Both accounts have room, the process has none. */
+        assert_int_equal(acctlimit_acquire(al, 0, 1, T0), ACCTLIMIT_FULL);
+        assert_int_equal(acctlimit_total_in_flight(al), 3);
+        /* A call of the other account, in the other loop, ends. */
+        acctlimit_release(al, 1, 0);
+        assert_int_equal(woken[1], 1);
+        assert_int_equal(acctlimit_acquire(al, 0, 1, T0), 0);
+        assert_int_equal(acctlimit_in_flight(al, 0), 2);
+        acctlimit_free(al);
+}
+
+static void token_wait_holds_no_total_slot(void **state)
+{
+        (void)state;
+        struct acctlimit *al = two_loops(10, 1, 1);
+        acctlimit_set_total(al, 1);
+        assert_int_equal(acctlimit_acquire(al, 0, 0, T0), 0);
+        acctlimit_release(al, 0, 0);
+        /* The bucket is empty: told to wait, and the total slot it took
+         * for a moment is back, for account 1. */
+        assert_int_equal(acctlimit_acquire(al, 0, 0, T0), 1000);
+        assert_int_equal(acctlimit_total_in_flight(al), 0);
+        assert_int_equal(acctlimit_acquire(al, 1, 1, T0), 0);
+        acctlimit_free(al);
+}
+
 static void too_many_loops(void **state)
 {
         (void)state;
@@ -176,6 +210,7 @@ static void threads_never_exceed_concurrency(void **state)
         shared = acctlimit_new(1, NTHREADS);
         assert_non_null(shared);
         acctlimit_set(shared, 0, CONCURRENT, 0, 1, T0);
+        acctlimit_set_total(shared, CONCURRENT + 1); /* not the binding one */
         for (size_t i = 0; i < NTHREADS; i++) {
                 assert_int_equal(pipe(wake_pipe[i]), 0);
                 fcntl(wake_pipe[i][1], F_SETFL, O_NONBLOCK);
@@ -206,6 +241,8 @@ int main(void)
             cmocka_unit_test(own_refusal_not_woken_by_own_release),
             cmocka_unit_test(bucket_is_shared),
             cmocka_unit_test(cooldown_stops_every_loop),
+            cmocka_unit_test(total_holds_across_accounts_and_loops),
+            cmocka_unit_test(token_wait_holds_no_total_slot),
             cmocka_unit_test(too_many_loops),
             cmocka_unit_test(threads_never_exceed_concurrency),
         };
