@@ -171,8 +171,9 @@ int64_t acctlimit_acquire(struct acctlimit *al, size_t i, size_t loop,
                           int64_t now_ms)
 {
         struct acct_slot *a = &al->accts[i];
-        struct wake_list wl = {0};
+        struct wake_list wl;
         int64_t wait = ACCTLIMIT_FULL;
+        wl.n = 0; /* the list itself is not cleared: it is on every call */
         pthread_mutex_lock(&a->lock);
         if (a->in_flight >= a->concurrency) {
                 flag_waiting(al, a, loop);
@@ -193,7 +194,8 @@ int64_t acctlimit_acquire(struct acctlimit *al, size_t i, size_t loop,
 void acctlimit_release(struct acctlimit *al, size_t i, size_t loop)
 {
         struct acct_slot *a = &al->accts[i];
-        struct wake_list wl = {0};
+        struct wake_list wl;
+        wl.n = 0;
         pthread_mutex_lock(&a->lock);
         put_slot(al, a, loop, &wl);
         pthread_mutex_unlock(&a->lock);

@@ -68,6 +68,9 @@ def oauth_config(workdir, kafka, provider, name="worker", **cfg):
 
 
 def start(workdir, kafka, provider, env=None, **cfg):
+    # One loop: these tests count token fetches, and each loop fetches
+    # tokens of its own (docs/design.md §1.6).
+    cfg["worker"] = {"threads": 1, **(cfg.get("worker") or {})}
     path = oauth_config(workdir, kafka, provider, **cfg)
     e = dict(AUTH_ENV)
     e.update(env or {})
@@ -182,10 +185,9 @@ def test_revoked_token_one_refetch_and_the_call_succeeds(workdir, long_lived,
 
 def test_wrong_secret_fails_fast_with_a_clear_reason(workdir, oauth_provider,
                                                      mock_kafka):
-    # One loop: each loop fetches tokens of its own (docs/design.md §1.6).
     w, _ = start(workdir, mock_kafka, oauth_provider,
                  env={"VECTARA_CLIENT_SECRET": "wrong-secret-SENTINEL"},
-                 limits={"backoff_max_ms": 30000}, worker={"threads": 1})
+                 limits={"backoff_max_ms": 30000})
     sessions = [f"ase_{i}" for i in range(20)]
     with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
         t0 = time.monotonic()
