@@ -223,8 +223,9 @@ def test_intake_pauses_on_bytes_in_flight(workdir, provider, mock_kafka):
     # dead-letter copy): two reach the 4 MiB cap, so the rest wait in Kafka
     # until a call answers (3 s late) and frees its request.
     provider.add_fault(provider="vectara", latency_ms=3000)
+    # One loop: several would each hold their share of the 4 MiB.
     w = start_worker(workdir, mock_kafka, provider, group="erasure-poison-bytes",
-                     worker={"max_bytes_in_flight": 4 * MIB})
+                     worker={"max_bytes_in_flight": 4 * MIB, "threads": 1})
     reqs = [padded_request(f"r-bytes{i}", 0, MIB - 400) for i in range(5)]
     with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
         produce(mock_kafka.bootstrap, TOPIC_REQUESTS, reqs,
