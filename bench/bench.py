@@ -182,6 +182,9 @@ def parse_args(argv):
                         "(default 2)")
     p.add_argument("--server-threads", type=int, default=2,
                    help="provider server thread pool (default 2)")
+    p.add_argument("--worker-threads", type=int, default=0,
+                   help="erasure-worker's worker.threads: event loops "
+                        "(default 0: one per CPU it may use)")
     p.add_argument("--partitions", type=int, default=3,
                    help="partitions of the request and outcome topics "
                         "(default 3)")
@@ -809,7 +812,8 @@ class Bench:
                     # Out of the way: each run is about the caps above.
                     "max_calls_planned": 10000000,
                     "commit_interval_ms": 100,
-                    "drain_timeout_ms": 30000},
+                    "drain_timeout_ms": 30000,
+                    "threads": self.a.worker_threads},
             limits={"concurrency": pt.cap, "rate_per_s": 0.0,
                     "timeout_ms": 60000, "connect_timeout_ms": 20000,
                     "max_attempts": 3, "budget_ms": 120000,

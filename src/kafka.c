@@ -23,6 +23,7 @@ struct kafka {
         struct kafka_callbacks cb;
         int paused;
         size_t assigned;
+        int joined; /* an assignment (maybe empty) has come at least once */
         rd_kafka_queue_t *commit_q; /* kafka_commit_start()'s, pending */
         int64_t close_deadline;     /* while kafka_close() runs, else 0 */
         int close_given_up;         /* the consumer's close outlived it */
@@ -139,6 +140,7 @@ static void take(struct kafka *k, rd_kafka_topic_partition_list_t *parts)
                 rd_kafka_error_destroy(e);
         }
         k->assigned += (size_t)parts->cnt;
+        k->joined = 1;
         if (k->paused)
                 rd_kafka_pause_partitions(rk, parts);
         log_info(NULL, NULL, "assigned %d partition(s), %zu in total",
@@ -568,6 +570,11 @@ int kafka_paused(const struct kafka *k)
 size_t kafka_assigned_count(const struct kafka *k)
 {
         return k->assigned;
+}
+
+int kafka_joined(const struct kafka *k)
+{
+        return k->joined;
 }
 
 int kafka_producer_fatal(struct kafka *k, char *errstr, size_t errstr_size)

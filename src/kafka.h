@@ -99,6 +99,11 @@ int kafka_commit_done(struct kafka *k, rd_kafka_resp_err_t *err);
 void kafka_set_paused(struct kafka *k, int paused);
 int kafka_paused(const struct kafka *k);
 size_t kafka_assigned_count(const struct kafka *k);
+/* 1 once the consumer has joined the group (its first assignment came,
+ * maybe empty). librdkafka 2.0's cooperative-sticky assignor aborts when
+ * a consumer that never got one is destroyed (librdkafka #4312, fixed in
+ * 2.3), which a loop stopped while the group still forms would hit. */
+int kafka_joined(const struct kafka *k);
 /* 0 if the producer has not hit a fatal error. */
 int kafka_producer_fatal(struct kafka *k, char *errstr, size_t errstr_size);
 

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,14 @@ struct log_secret {
         size_t len;
         int plain;           /* see log_secret_plain() */
         unsigned long owner; /* which log_add_secret() added it */
+        unsigned refs;       /* log_add_secret()s not yet forgotten */
 };
+
+/* Worker loops run in threads of their own and register OAuth tokens as
+ * they fetch them, while others log: the registry, and the redaction that
+ * reads it, are under this lock. It also keeps lines whole and in order.
+ * Functions named *_locked expect it held. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct log_secret log_secrets[LOG_MAX_SECRETS * LOG_FORMS_PER_SECRET];
 static size_t log_nsecrets; /* entries of log_secrets[] in use */
@@ -117,14 +125,29 @@ static int log_secret_plain(const char *s, size_t len)
         return 1;
 }
 
-static int log_secret_known(const char *value, size_t len)
+/* The owner of the entry equal to value, or 0. */
+static unsigned long log_secret_owner(const char *value, size_t len)
 {
         for (size_t i = 0; i < log_nsecrets; i++) {
                 if (log_secrets[i].len == len &&
                     memcmp(log_secrets[i].value, value, len) == 0)
-                        return 1;
+                        return log_secrets[i].owner;
         }
         return 0;
+}
+
+static int log_secret_known(const char *value, size_t len)
+{
+        return log_secret_owner(value, len) != 0;
+}
+
+/* Two loops may be given the same token: each forgets it once, and it is
+ * masked until both have. */
+static void log_secret_ref(unsigned long owner, int delta)
+{
+        for (size_t i = 0; i < log_nsecrets; i++)
+                if (log_secrets[i].owner == owner)
+                        log_secrets[i].refs += (unsigned)delta;
 }
 
 /* Adds one byte string to mask, unless it is already there. */
@@ -142,6 +165,7 @@ static void log_add_form(const char *value, size_t len)
         log_secrets[log_nsecrets].len = len;
         log_secrets[log_nsecrets].plain = log_secret_plain(copy, len);
         log_secrets[log_nsecrets].owner = log_owner;
+        log_secrets[log_nsecrets].refs = 1;
         log_nsecrets++;
         log_pairs[log_pair(copy) / 8] |=
             (unsigned char)(1u << log_pair(copy) % 8);
@@ -220,44 +244,56 @@ static void log_add_encodings(const char *value, size_t len)
                 log_add_base64(value, len, shift);
 }
 
-void log_add_secret(const char *value)
+/* 1 if the bound was hit for the first time: the caller says so. */
+static int log_add_secret_locked(const char *value)
 {
-        if (!value)
-                return;
         size_t len = strlen(value);
-        if (len < LOG_MIN_SECRET_LEN || log_secret_known(value, len))
-                return;
+        unsigned long owner = log_secret_owner(value, len);
+        if (len < LOG_MIN_SECRET_LEN)
+                return 0;
+        if (owner) {
+                log_secret_ref(owner, 1);
+                return 0;
+        }
         if (log_nvalues == LOG_MAX_SECRETS) {
-                /* Say so once instead of failing silently: an operator
-                 * must learn that some secret is not being masked. */
-                if (!log_secrets_overflowed) {
-                        log_secrets_overflowed = 1;
-                        log_emit(LOG_ERROR, NULL, NULL,
-                                 "more than %d secrets registered; "
-                                 "further ones are not redacted",
-                                 LOG_MAX_SECRETS);
-                }
-                return;
+                int first = !log_secrets_overflowed;
+                log_secrets_overflowed = 1;
+                return first;
         }
         log_nvalues++;
         log_owner++;
         log_add_form(value, len);
         log_add_encodings(value, len);
+        return 0;
 }
 
-void log_forget_secret(const char *value)
+void log_add_secret(const char *value)
 {
         if (!value)
                 return;
+        pthread_mutex_lock(&log_lock);
+        int overflowed = log_add_secret_locked(value);
+        pthread_mutex_unlock(&log_lock);
+        /* Said once instead of failing silently: an operator must learn
+         * that some secret is not being masked. */
+        if (overflowed)
+                log_emit(LOG_ERROR, NULL, NULL,
+                         "more than %d secrets registered; further ones are "
+                         "not redacted",
+                         LOG_MAX_SECRETS);
+}
+
+static void log_forget_secret_locked(const char *value)
+{
         size_t len = strlen(value), i = 0, o = 0;
-        unsigned long owner = 0;
-        for (i = 0; i < log_nsecrets; i++) {
-                if (log_secrets[i].len == len &&
-                    memcmp(log_secrets[i].value, value, len) == 0)
-                        owner = log_secrets[i].owner;
-        }
+        unsigned long owner = log_secret_owner(value, len);
         if (!owner)
                 return;
+        for (i = 0; i < log_nsecrets; i++)
+                if (log_secrets[i].owner == owner && log_secrets[i].refs > 1) {
+                        log_secret_ref(owner, -1);
+                        return;
+                }
         /* The pair bits stay set: they only speed up the scan. */
         for (i = 0; i < log_nsecrets; i++) {
                 if (log_secrets[i].owner == owner)
@@ -269,8 +305,18 @@ void log_forget_secret(const char *value)
         log_nvalues--;
 }
 
+void log_forget_secret(const char *value)
+{
+        if (!value)
+                return;
+        pthread_mutex_lock(&log_lock);
+        log_forget_secret_locked(value);
+        pthread_mutex_unlock(&log_lock);
+}
+
 void log_clear_secrets(void)
 {
+        pthread_mutex_lock(&log_lock);
         for (size_t i = 0; i < log_nsecrets; i++) {
                 free(log_secrets[i].value);
                 log_secrets[i].value = NULL;
@@ -280,6 +326,7 @@ void log_clear_secrets(void)
         log_nvalues = 0;
         memset(log_pairs, 0, sizeof(log_pairs));
         log_secrets_overflowed = 0;
+        pthread_mutex_unlock(&log_lock);
 }
 
 /* Longest registered secret (only plain ones if plain_only) starting at s,
@@ -322,22 +369,23 @@ static void log_redact_n(char *s, size_t n)
 
 void log_redact(char *s)
 {
-        if (!s || log_nsecrets == 0)
+        if (!s)
                 return;
-        log_redact_n(s, strlen(s));
+        log_redact_len(s, strlen(s));
 }
 
 void log_redact_len(char *s, size_t n)
 {
-        if (!s || log_nsecrets == 0)
-                return;
-        log_redact_n(s, n);
-}
-
-void log_redact_cut(char *s, size_t n)
-{
         if (!s)
                 return;
+        pthread_mutex_lock(&log_lock);
+        if (log_nsecrets > 0)
+                log_redact_n(s, n);
+        pthread_mutex_unlock(&log_lock);
+}
+
+static void log_redact_cut_locked(char *s, size_t n)
+{
         size_t mask_from = n;
         for (size_t i = 0; i < log_nsecrets; i++) {
                 const struct log_secret *sec = &log_secrets[i];
@@ -350,6 +398,15 @@ void log_redact_cut(char *s, size_t n)
                         mask_from = n - k;
         }
         memset(s + mask_from, '*', n - mask_from);
+}
+
+void log_redact_cut(char *s, size_t n)
+{
+        if (!s)
+                return;
+        pthread_mutex_lock(&log_lock);
+        log_redact_cut_locked(s, n);
+        pthread_mutex_unlock(&log_lock);
 }
 
 /* Length of the JSON escape starting with the backslash at s[0]. */
@@ -409,7 +466,7 @@ static void log_prepare(char *dst, size_t max, const char *src)
         log_redact_n(work, n);
         if (cut) {
                 /* src may itself end where a longer text was cut. */
-                log_redact_cut(work, n);
+                log_redact_cut_locked(work, n);
                 n = text_utf8_cut(work, n, max - (sizeof(log_ellipsis) - 1));
         }
         memcpy(dst, work, n);
@@ -490,9 +547,10 @@ void log_emit(enum log_level level, const char *request_id,
         if (n < 0)
                 return;
 
+        pthread_mutex_lock(&log_lock);
         json_t *obj = log_build(level, request_id, provider, msg);
-        if (!obj)
-                return;
-        log_write(obj);
+        if (obj)
+                log_write(obj);
+        pthread_mutex_unlock(&log_lock);
         json_decref(obj);
 }

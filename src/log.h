@@ -2,7 +2,8 @@
  *
  * One line per event: {"ts":"…","level":"info","msg":"…",
  * "request_id":"…","provider":"…"}. request_id and provider may be NULL
- * and are then omitted. Not thread-safe: the worker is single-threaded. */
+ * and are then omitted. Thread-safe: worker loops in several threads log
+ * and register secrets (OAuth tokens) at once; lines are never mixed. */
 #ifndef ERASURE_LOG_H
 #define ERASURE_LOG_H
 
@@ -24,10 +25,12 @@ void log_set_output(FILE *fp);
  * (either hex case) and base64/base64url (at any byte alignment, as
  * inside a Basic credential). Values shorter than 4 bytes are ignored:
  * masking them would mangle ordinary text and they are no secret anyway.
- * At most 64 values are kept; one more is reported once with log_error. */
+ * At most 64 values are kept; one more is reported once with log_error.
+ * A value added again is counted, not stored twice. */
 void log_add_secret(const char *value);
 /* Forgets one value and its encodings (a replaced OAuth token), so that
- * short-lived secrets do not use up the bound. */
+ * short-lived secrets do not use up the bound; a value added n times is
+ * masked until it is forgotten n times (loops that got the same token). */
 void log_forget_secret(const char *value);
 /* Forgets all registered secrets (tests, and process exit for valgrind). */
 void log_clear_secrets(void);

@@ -12,12 +12,12 @@
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "pool.h"
 #include "provider.h"
 #include "replay.h"
 #include "report.h"
 #include "request.h"
 #include "settings.h"
-#include "worker.h"
 
 #define EXIT_RUNTIME  1
 #define EXIT_USAGE    2
@@ -25,13 +25,13 @@
 #define EXIT_REJECTED 4
 #define EXIT_OVERDUE  5
 
-static struct worker *g_worker;
+static struct pool *g_pool;
 
 static void on_signal(int sig)
 {
         (void)sig;
-        if (g_worker)
-                worker_request_stop(g_worker);
+        if (g_pool)
+                pool_request_stop(g_pool);
 }
 
 static void usage(FILE *fp)
@@ -312,9 +312,19 @@ static int cmd_check_config(const struct settings *s, int no_secrets)
         printf("%s: OK\n", s->path);
         printf("topics: requests=%s outcomes=%s dead_letter=%s\n",
                s->topic_requests, s->topic_outcomes, s->topic_dead_letter);
-        printf("group: %s%s%s\n", s->group_id,
+        printf("group: %s%s%s%s\n", s->group_id,
                s->static_membership_env ? ", group.instance.id from $" : "",
-               s->static_membership_env ? s->static_membership_env : "");
+               s->static_membership_env ? s->static_membership_env : "",
+               s->static_membership_env && s->threads > 1
+                   ? " (+ \"-<loop>\" per loop)"
+                   : "");
+        printf("worker: threads=%u%s, per loop: max_requests_in_flight=%zu "
+               "max_bytes_in_flight=%zu; max_calls_in_flight=%zu in all\n",
+               s->threads,
+               s->threads_auto ? " (auto: the CPUs this process may use)" : "",
+               pool_share(s->max_requests_in_flight, s->threads),
+               pool_share(s->max_bytes_in_flight, s->threads),
+               s->max_calls_in_flight);
         /* Values of properties that may hold credentials are masked (shown
          * as ****, never printed); the rest helps an operator see what is
          * used. */
@@ -482,24 +492,24 @@ static int cmd_run(struct settings *s)
                 metrics_free(m);
                 return EXIT_RUNTIME;
         }
-        struct worker *w = worker_new(s, m, err, sizeof(err));
-        if (!w) {
+        struct pool *p = pool_new(s, m, err, sizeof(err));
+        if (!p) {
                 log_error(NULL, NULL, "%s", err);
                 metrics_free(m);
                 return EXIT_RUNTIME;
         }
-        g_worker = w;
+        g_pool = p;
         struct sigaction sa = {0};
         sa.sa_handler = on_signal;
         sigemptyset(&sa.sa_mask);
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
-        int rc = worker_run(w, err, sizeof(err));
+        int rc = pool_run(p, err, sizeof(err));
         if (rc != 0)
                 log_error(NULL, NULL, "worker stopped: %s", err);
-        g_worker = NULL;
-        worker_free(w);
+        g_pool = NULL;
+        pool_free(p);
         metrics_free(m);
         return rc == 0 ? 0 : EXIT_RUNTIME;
 }

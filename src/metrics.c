@@ -148,12 +148,10 @@ struct series {
         uint64_t buckets[NBUCKETS]; /* per bucket, made cumulative on output */
 };
 
-struct metrics {
-        pthread_mutex_t lock;
-        struct metrics_http *http; /* the probe server, once serving */
-        struct metrics_limits limits;
-
-        uint64_t consumed;
+/* What one worker loop reports about itself; the process's value is
+ * aggregated over the loops at render (loop_totals_locked()). */
+struct loop_gauges {
+        int used; /* its handle is alive */
         size_t requests_in_flight;
         size_t calls_in_flight;
         size_t paused_partitions;
@@ -163,6 +161,21 @@ struct metrics {
         int64_t open_scan_due_ms; /* mono */
         int producer_healthy;
         int64_t last_heartbeat_ms;
+};
+
+/* The root (metrics_new()) holds everything; a loop's handle
+ * (metrics_loop_new()) only names its slot and uses the root's lock. */
+struct metrics {
+        struct metrics *root; /* NULL in the root itself */
+        size_t slot;          /* in root->loops; the root's own is 0 */
+
+        pthread_mutex_t lock;
+        struct metrics_http *http; /* the probe server, once serving */
+        struct metrics_limits limits;
+
+        uint64_t consumed;
+        struct loop_gauges *loops;
+        size_t nloops;
         int64_t stall_ms;
 
         struct series *series;
@@ -173,6 +186,72 @@ struct metrics {
         int tail[FAM_COUNT];
         int32_t index[INDEX_SLOTS]; /* series position, -1 if empty */
 };
+
+static struct metrics *root_of(struct metrics *m)
+{
+        return m->root ? m->root : m;
+}
+
+/* m's slot, with the root's lock held. */
+static struct loop_gauges *gauges_locked(struct metrics *m)
+{
+        return &root_of(m)->loops[m->slot];
+}
+
+/* Locks the root and returns m's slot; unlock with gauges_unlock(). */
+static struct loop_gauges *gauges_lock(struct metrics *m)
+{
+        pthread_mutex_lock(&root_of(m)->lock);
+        return gauges_locked(m);
+}
+
+static void gauges_unlock(struct metrics *m)
+{
+        pthread_mutex_unlock(&root_of(m)->lock);
+}
+
+static void gauges_init(struct loop_gauges *g)
+{
+        memset(g, 0, sizeof(*g));
+        g->used = 1;
+        /* Until someone reports otherwise the producer is assumed fine;
+         * readiness is held back by the partition count anyway. */
+        g->producer_healthy = 1;
+        g->oldest_open_requested_ms = -1;
+        /* A loop that never beats at all must also count as stalled. */
+        g->last_heartbeat_ms = clock_mono_ms();
+}
+
+/* The process: in-flight and partition counts summed, the producer
+ * healthy only if every loop's is, the oldest heartbeat and the oldest
+ * open request of any loop. */
+static void loop_totals_locked(const struct metrics *r, struct loop_gauges *t)
+{
+        memset(t, 0, sizeof(*t));
+        t->producer_healthy = 1;
+        t->oldest_open_requested_ms = -1;
+        t->last_heartbeat_ms = INT64_MAX;
+        for (size_t i = 0; i < r->nloops; i++) {
+                const struct loop_gauges *g = &r->loops[i];
+                if (!g->used)
+                        continue;
+                t->requests_in_flight += g->requests_in_flight;
+                t->calls_in_flight += g->calls_in_flight;
+                t->paused_partitions += g->paused_partitions;
+                t->assigned_partitions += g->assigned_partitions;
+                t->past_deadline += g->past_deadline;
+                t->producer_healthy &= g->producer_healthy;
+                if (g->last_heartbeat_ms < t->last_heartbeat_ms)
+                        t->last_heartbeat_ms = g->last_heartbeat_ms;
+                if (g->oldest_open_requested_ms >= 0 &&
+                    (t->oldest_open_requested_ms < 0 ||
+                     g->oldest_open_requested_ms < t->oldest_open_requested_ms))
+                        t->oldest_open_requested_ms =
+                            g->oldest_open_requested_ms;
+        }
+        if (t->last_heartbeat_ms == INT64_MAX)
+                t->last_heartbeat_ms = clock_mono_ms();
+}
 
 static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -359,6 +438,7 @@ static void count_sample(struct metrics *m, enum family fam,
 {
         if (!m)
                 return;
+        m = root_of(m);
         pthread_mutex_lock(&m->lock);
         count_locked(m, fam, values);
         pthread_mutex_unlock(&m->lock);
@@ -401,24 +481,22 @@ struct metrics *metrics_new(void)
 
         if (!m)
                 return NULL;
-        if (pthread_mutex_init(&m->lock, NULL) != 0) {
+        m->loops = calloc(1, sizeof(*m->loops));
+        if (!m->loops || pthread_mutex_init(&m->lock, NULL) != 0) {
+                free(m->loops);
                 free(m);
                 return NULL;
         }
+        m->nloops = 1;
+        gauges_init(&m->loops[0]);
         for (i = 0; i < INDEX_SLOTS; i++)
                 m->index[i] = -1;
         for (i = 0; i < FAM_COUNT; i++) {
                 m->head[i] = -1;
                 m->tail[i] = -1;
         }
-        /* Until someone reports otherwise the producer is assumed fine;
-         * readiness is held back by the partition count anyway. */
-        m->producer_healthy = 1;
         m->stall_ms = DEFAULT_STALL_MS;
-        m->oldest_open_requested_ms = -1;
         metrics_set_limits(m, NULL);
-        /* A loop that never beats at all must also count as stalled. */
-        m->last_heartbeat_ms = clock_mono_ms();
         for (i = 0; i < sizeof(finished_statuses) / sizeof(*finished_statuses);
              i++) {
                 const char *values[1] = {finished_statuses[i]};
@@ -427,17 +505,51 @@ struct metrics *metrics_new(void)
         return m;
 }
 
+struct metrics *metrics_loop_new(struct metrics *root)
+{
+        struct loop_gauges *grown;
+        struct metrics *h;
+
+        if (!root || root->root)
+                return NULL;
+        h = calloc(1, sizeof(*h));
+        if (!h)
+                return NULL;
+        pthread_mutex_lock(&root->lock);
+        grown = realloc(root->loops, (root->nloops + 1) * sizeof(*grown));
+        if (grown) {
+                root->loops = grown;
+                gauges_init(&grown[root->nloops]);
+                h->slot = root->nloops++;
+        }
+        pthread_mutex_unlock(&root->lock);
+        if (!grown) {
+                free(h);
+                return NULL;
+        }
+        h->root = root;
+        return h;
+}
+
 void metrics_free(struct metrics *m)
 {
         size_t i;
 
         if (!m)
                 return;
+        if (m->root) {
+                /* A loop gone no longer holds /healthz back. */
+                gauges_lock(m)->used = 0;
+                gauges_unlock(m);
+                free(m);
+                return;
+        }
         /* Stop the server first: its thread may be rendering right now. */
         metrics_http_free(m->http);
         for (i = 0; i < m->nseries; i++)
                 series_clear_labels(&m->series[i]);
         free(m->series);
+        free(m->loops);
         pthread_mutex_destroy(&m->lock);
         free(m);
 }
@@ -448,6 +560,7 @@ void metrics_request_consumed(struct metrics *m)
 {
         if (!m)
                 return;
+        m = root_of(m);
         pthread_mutex_lock(&m->lock);
         m->consumed++;
         pthread_mutex_unlock(&m->lock);
@@ -482,6 +595,7 @@ void metrics_call_finished(struct metrics *m, const char *provider,
 
         if (!m)
                 return;
+        m = root_of(m);
         pthread_mutex_lock(&m->lock);
         count_locked(m, FAM_CALLS, values);
         observe_locked(m, provider, latency_s);
@@ -498,30 +612,30 @@ void metrics_call_retried(struct metrics *m, const char *provider,
 
 void metrics_set_in_flight(struct metrics *m, size_t requests, size_t calls)
 {
+        struct loop_gauges *g;
+
         if (!m)
                 return;
-        pthread_mutex_lock(&m->lock);
-        m->requests_in_flight = requests;
-        m->calls_in_flight = calls;
-        pthread_mutex_unlock(&m->lock);
+        g = gauges_lock(m);
+        g->requests_in_flight = requests;
+        g->calls_in_flight = calls;
+        gauges_unlock(m);
 }
 
 void metrics_set_paused_partitions(struct metrics *m, size_t n)
 {
         if (!m)
                 return;
-        pthread_mutex_lock(&m->lock);
-        m->paused_partitions = n;
-        pthread_mutex_unlock(&m->lock);
+        gauges_lock(m)->paused_partitions = n;
+        gauges_unlock(m);
 }
 
 void metrics_set_assigned_partitions(struct metrics *m, size_t n)
 {
         if (!m)
                 return;
-        pthread_mutex_lock(&m->lock);
-        m->assigned_partitions = n;
-        pthread_mutex_unlock(&m->lock);
+        gauges_lock(m)->assigned_partitions = n;
+        gauges_unlock(m);
 }
 
 void metrics_offset_committed(struct metrics *m, int32_t partition,
@@ -534,6 +648,7 @@ void metrics_offset_committed(struct metrics *m, int32_t partition,
         if (!m)
                 return;
         snprintf(label, sizeof(label), "%" PRId32, partition);
+        m = root_of(m);
         pthread_mutex_lock(&m->lock);
         s = series_get(m, FAM_COMMITTED, values);
         if (s)
@@ -550,6 +665,7 @@ void metrics_token_fetched(struct metrics *m, const char *provider,
 
         if (!m)
                 return;
+        m = root_of(m);
         pthread_mutex_lock(&m->lock);
         count_locked(m, FAM_TOKEN_FETCHES, values);
         s = fetched_mono_ms >= 0 ? series_get(m, FAM_TOKEN_AGE, values) : NULL;
@@ -562,18 +678,16 @@ void metrics_set_producer_healthy(struct metrics *m, int healthy)
 {
         if (!m)
                 return;
-        pthread_mutex_lock(&m->lock);
-        m->producer_healthy = healthy ? 1 : 0;
-        pthread_mutex_unlock(&m->lock);
+        gauges_lock(m)->producer_healthy = healthy ? 1 : 0;
+        gauges_unlock(m);
 }
 
 void metrics_loop_heartbeat(struct metrics *m, int64_t mono_ms)
 {
         if (!m)
                 return;
-        pthread_mutex_lock(&m->lock);
-        m->last_heartbeat_ms = mono_ms;
-        pthread_mutex_unlock(&m->lock);
+        gauges_lock(m)->last_heartbeat_ms = mono_ms;
+        gauges_unlock(m);
 }
 
 void metrics_set_stall_limit(struct metrics *m, int64_t stall_ms)
@@ -582,6 +696,7 @@ void metrics_set_stall_limit(struct metrics *m, int64_t stall_ms)
          * keep the previous limit instead. */
         if (!m || stall_ms <= 0)
                 return;
+        m = root_of(m);
         pthread_mutex_lock(&m->lock);
         m->stall_ms = stall_ms;
         pthread_mutex_unlock(&m->lock);
@@ -590,44 +705,53 @@ void metrics_set_stall_limit(struct metrics *m, int64_t stall_ms)
 void metrics_set_open_requests(struct metrics *m, int64_t oldest_requested_ms,
                                size_t past_deadline)
 {
+        struct loop_gauges *g;
+
         if (!m)
                 return;
-        pthread_mutex_lock(&m->lock);
-        m->oldest_open_requested_ms = oldest_requested_ms;
-        m->past_deadline = past_deadline;
-        pthread_mutex_unlock(&m->lock);
+        g = gauges_lock(m);
+        g->oldest_open_requested_ms = oldest_requested_ms;
+        g->past_deadline = past_deadline;
+        gauges_unlock(m);
 }
 
 int metrics_open_requests_due(struct metrics *m, int64_t mono_ms)
 {
+        struct loop_gauges *g;
         int due;
+
         if (!m)
                 return 0;
-        pthread_mutex_lock(&m->lock);
-        due = mono_ms >= m->open_scan_due_ms;
+        g = gauges_lock(m);
+        due = mono_ms >= g->open_scan_due_ms;
         if (due)
-                m->open_scan_due_ms = mono_ms + 1000;
-        pthread_mutex_unlock(&m->lock);
+                g->open_scan_due_ms = mono_ms + 1000;
+        gauges_unlock(m);
         return due;
 }
 
 /* ---- health ---- */
 
-static int64_t heartbeat_age_locked(const struct metrics *m, int64_t mono_ms)
+static int64_t heartbeat_age(const struct loop_gauges *t, int64_t mono_ms)
 {
-        int64_t age = mono_ms - m->last_heartbeat_ms;
+        int64_t age = mono_ms - t->last_heartbeat_ms;
 
         return age > 0 ? age : 0;
 }
 
+/* Healthy while every loop turns: one stalled loop holds its partitions
+ * idle however busy the others are. */
 int metrics_healthy(struct metrics *m, int64_t mono_ms)
 {
+        struct loop_gauges t;
         int healthy;
 
         if (!m)
                 return 0;
+        m = root_of(m);
         pthread_mutex_lock(&m->lock);
-        healthy = heartbeat_age_locked(m, mono_ms) < m->stall_ms;
+        loop_totals_locked(m, &t);
+        healthy = heartbeat_age(&t, mono_ms) < m->stall_ms;
         pthread_mutex_unlock(&m->lock);
         return healthy;
 }
@@ -641,15 +765,20 @@ int metrics_healthy(struct metrics *m, int64_t mono_ms)
  * stays in the group as a standby, takes partitions on the next rebalance
  * and turns ready then, while dashboards and rollouts see honestly that it
  * is doing no work. Nothing is routed to a consumer through its Service, so
- * being unready costs it nothing. */
+ * being unready costs it nothing. With several loops the process is ready
+ * when any of them holds a partition (a loop without one is a standby of
+ * its own) and every loop's producer is healthy. */
 const char *metrics_unready_reason(struct metrics *m)
 {
+        struct loop_gauges t;
         const char *reason = NULL;
 
+        m = root_of(m);
         pthread_mutex_lock(&m->lock);
-        if (m->assigned_partitions == 0)
+        loop_totals_locked(m, &t);
+        if (t.assigned_partitions == 0)
                 reason = "no partitions assigned\n";
-        else if (!m->producer_healthy)
+        else if (!t.producer_healthy)
                 reason = "producer unhealthy\n";
         pthread_mutex_unlock(&m->lock);
         return reason;
@@ -820,11 +949,11 @@ static void render_calls(struct buf *b, const struct metrics *m, int64_t now_ms)
 }
 
 /* Issue 15: GDPR gives a month; these show it running out. */
-static void render_deadlines(struct buf *b, const struct metrics *m)
+static void render_deadlines(struct buf *b, const struct loop_gauges *t)
 {
         int64_t age = 0;
-        if (m->oldest_open_requested_ms >= 0)
-                age = clock_wall_ms() - m->oldest_open_requested_ms;
+        if (t->oldest_open_requested_ms >= 0)
+                age = clock_wall_ms() - t->oldest_open_requested_ms;
         render_header(b, "erasure_oldest_open_request_age_seconds",
                       "Seconds since requested_at of the oldest request this "
                       "worker holds unfinished (0: none).",
@@ -834,34 +963,36 @@ static void render_deadlines(struct buf *b, const struct metrics *m)
         render_size_gauge(b, "erasure_open_requests_past_deadline",
                           "Unfinished requests held past requested_at + "
                           "worker.deadline_days.",
-                          m->past_deadline);
+                          t->past_deadline);
 }
 
 static void render_state(struct buf *b, const struct metrics *m, int64_t now_ms)
 {
-        int64_t age = heartbeat_age_locked(m, now_ms);
+        struct loop_gauges t;
+        loop_totals_locked(m, &t);
+        int64_t age = heartbeat_age(&t, now_ms);
 
         render_size_gauge(b, "erasure_requests_in_flight",
-                          "Requests being worked on.", m->requests_in_flight);
+                          "Requests being worked on.", t.requests_in_flight);
         render_size_gauge(b, "erasure_calls_in_flight",
-                          "Provider calls in flight.", m->calls_in_flight);
+                          "Provider calls in flight.", t.calls_in_flight);
         render_size_gauge(b, "erasure_paused_partitions",
                           "Partitions paused for backpressure.",
-                          m->paused_partitions);
+                          t.paused_partitions);
         render_size_gauge(b, "erasure_assigned_partitions",
                           "Partitions assigned to this worker.",
-                          m->assigned_partitions);
+                          t.assigned_partitions);
         render_family(b, m, FAM_COMMITTED);
         render_size_gauge(b, "erasure_producer_healthy",
                           "1 if the outcome producer is healthy, else 0.",
-                          (size_t)m->producer_healthy);
+                          (size_t)t.producer_healthy);
         render_header(b, "erasure_loop_last_heartbeat_age_seconds",
                       "Seconds since the event loop last turned.", "gauge");
         buf_printf(b,
                    "erasure_loop_last_heartbeat_age_seconds %" PRId64
                    ".%03" PRId64 "\n",
                    age / 1000, age % 1000);
-        render_deadlines(b, m);
+        render_deadlines(b, &t);
 }
 
 char *metrics_render(struct metrics *m)
@@ -871,6 +1002,7 @@ char *metrics_render(struct metrics *m)
 
         if (!m)
                 return NULL;
+        m = root_of(m);
         buf_init(&b, METRICS_MAX_RENDER);
         pthread_mutex_lock(&m->lock);
         render_requests(&b, m);
@@ -891,7 +1023,7 @@ void metrics_set_limits(struct metrics *m, const struct metrics_limits *l)
 int metrics_serve(struct metrics *m, const char *bind, int port, char *errstr,
                   size_t errstr_size)
 {
-        if (!m) {
+        if (!m || m->root) {
                 set_err(errstr, errstr_size, "metrics: no metrics");
                 return -1;
         }

@@ -1,8 +1,13 @@
 /* metrics — counters the worker keeps, served as Prometheus text on
  * /metrics, with /healthz and /readyz, by libmicrohttpd's own thread.
  *
- * Updates come from the worker's thread, renders from the server's, so
- * every function here takes the module's mutex. Label values (provider,
+ * Updates come from the worker loops' threads, renders from the server's,
+ * so every function here takes the module's mutex. Each loop reports
+ * through a handle of its own (metrics_loop_new()): counters go to the
+ * one set of series, gauges to the loop's slot, and what is rendered and
+ * probed is the process: in-flight and partition gauges summed, the
+ * oldest heartbeat and open request of any loop, the producer healthy
+ * only if every loop's is. Label values (provider,
  * action, status, reason) come from configuration and fixed vocabularies,
  * never from request content, so the series count stays bounded. */
 #ifndef ERASURE_METRICS_H
@@ -14,7 +19,13 @@
 struct metrics;
 
 struct metrics *metrics_new(void);
-void metrics_free(struct metrics *m); /* stops the server too */
+/* The root stops the server too; a loop's handle only leaves its slot
+ * (then no longer counted). Handles are freed before their root. */
+void metrics_free(struct metrics *m);
+/* A handle for one more worker loop of root: updates through it count
+ * in root; its gauges are the loop's share. The root itself is the
+ * first loop's. NULL if out of memory or root is a handle. */
+struct metrics *metrics_loop_new(struct metrics *root);
 
 /* What one slow or hostile client may hold of the HTTP server, so that the
  * kubelet's probes still get answered. A zero field keeps its default. */

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acctlimit.h"
 #include "confread.h"
+#include "cpus.h"
 #include "outcome.h"
 #include "provider.h"
 
@@ -38,6 +40,7 @@ static const char *const worker_keys[] = {"max_requests_in_flight",
                                           "commit_interval_ms",
                                           "deadline_days",
                                           "ce_source",
+                                          "threads",
                                           NULL};
 static const char *const metrics_keys[] = {"bind",
                                            "port",
@@ -310,6 +313,7 @@ static int load_worker(struct confread *cr, struct settings *s,
         INT_FIELD("rebalance_grace_ms", 0, 3600000, s->rebalance_grace_ms);
         INT_FIELD("commit_interval_ms", 10, 600000, s->commit_interval_ms);
         INT_FIELD("deadline_days", 1, 3650, s->deadline_days);
+        INT_FIELD("threads", 0, ACCTLIMIT_MAX_LOOPS, s->threads);
 #undef INT_FIELD
         return read_string(cr, w, "ce_source", &s->ce_source);
 }
@@ -401,7 +405,8 @@ size_t settings_memory_needed(const struct settings *s)
         long long cq =
             client_prop(s, &s->consumer, "queued.max.messages.kbytes",
                         SETTINGS_QUEUE_KBYTES);
-        return (size_t)(SETTINGS_BASE_BYTES + (pq + cq) * 1024) +
+        /* Every loop has a consumer and a producer of its own. */
+        return (size_t)(SETTINGS_BASE_BYTES + (pq + cq) * 1024 * s->threads) +
                s->max_bytes_in_flight +
                request_parse_budget(&s->request_limits);
 }
@@ -474,6 +479,17 @@ static int load_metrics_log(struct confread *cr, struct settings *s,
         return 0;
 }
 
+/* worker.threads = 0: one loop per CPU this process may use. */
+static int resolve_threads(struct settings *s)
+{
+        s->threads_auto = s->threads == 0;
+        if (s->threads_auto)
+                s->threads = cpus_usable();
+        if (s->threads > ACCTLIMIT_MAX_LOOPS)
+                s->threads = ACCTLIMIT_MAX_LOOPS;
+        return 0;
+}
+
 static int load_root(struct settings *s, config_t *cfg, int allow_missing,
                      char *errstr, size_t errstr_size)
 {
@@ -482,7 +498,7 @@ static int load_root(struct settings *s, config_t *cfg, int allow_missing,
         if (confread_check_keys(&cr, root, top_keys) ||
             load_kafka(&cr, s, root, allow_missing) ||
             load_topics(&cr, s, root) || load_worker(&cr, s, root) ||
-            load_metrics_log(&cr, s, root) ||
+            resolve_threads(s) || load_metrics_log(&cr, s, root) ||
             check_producer_size(&cr, s, root) || check_memory(&cr, s, root))
                 return -1;
         s->providers =

@@ -33,6 +33,13 @@ struct settings {
         char *topic_outcomes;
         char *topic_dead_letter;
         char *ce_source;
+        /* Worker loops (threads), each with its own Kafka clients and curl
+         * multi, resolved at load: worker.threads, or when that is 0 (the
+         * default) the CPUs this process may use (cpus_usable()). The
+         * caps below are the process's: max_calls_in_flight shared by the
+         * loops, the intake caps divided among them (pool.h). */
+        unsigned threads;
+        int threads_auto;              /* worker.threads was 0 */
         size_t max_requests_in_flight; /* started, not finished */
         /* Consumed requests waiting to start; partitions pause when this
          * many (or a quarter of max_bytes_in_flight) wait. */

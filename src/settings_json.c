@@ -121,7 +121,9 @@ static json_t *topics_json(const struct settings *s)
 static json_t *worker_json(const struct settings *s)
 {
         json_t *w = json_pack(
-            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:s}",
+            "{s:i, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, "
+            "s:s}",
+            "threads", (int)s->threads, "threads_auto", s->threads_auto,
             "max_requests_in_flight", (json_int_t)s->max_requests_in_flight,
             "max_calls_in_flight", (json_int_t)s->max_calls_in_flight,
             "max_calls_per_request", (json_int_t)s->max_calls_per_request,

@@ -41,12 +41,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <unistd.h>
 
+#include "acctlimit.h"
 #include "clock.h"
 #include "http.h"
 #include "kafka.h"
@@ -55,7 +57,6 @@
 #include "offsets.h"
 #include "outcome.h"
 #include "provider.h"
-#include "ratelimit.h"
 #include "request.h"
 #include "retry.h"
 #include "settings.h"
@@ -155,6 +156,21 @@ static void queue_remove(struct account_state *a, struct call *c)
                 return;
         TAILQ_REMOVE(&a->queue, c, qlink);
         c->queued = 0;
+}
+
+/* ---- account limits, shared by every loop of the process ---- */
+
+static size_t account_index(const struct worker *w,
+                            const struct account_state *a)
+{
+        return (size_t)(a - w->accounts);
+}
+
+/* A call of a gives back its account slot (other loops may be woken). */
+static void account_release(struct worker *w, struct account_state *a)
+{
+        a->in_flight--;
+        acctlimit_release(w->limits, account_index(w, a), w->loop_index);
 }
 
 void worker_fatal(struct worker *w, const char *fmt, ...)
@@ -342,12 +358,13 @@ static void call_start(struct worker *w, struct call *c, int64_t now)
             .body = pc->body,
             .body_len = pc->body ? strlen(pc->body) : 0,
         };
+        a->in_flight++; /* its slot was taken by account_can_start() */
         c->xfer = http_start_request(w->http, &rq, a->lim, c, err, sizeof(err));
         if (!c->xfer) {
+                account_release(w, a);
                 retry_or_fail(w, c, 0, -1, err);
                 return;
         }
-        a->in_flight++;
         w->calls_running++;
 }
 
@@ -367,7 +384,7 @@ static int account_can_start(struct worker *w, struct account_state *a,
                              int64_t now)
 {
         const char *why = NULL;
-        if (TAILQ_EMPTY(&a->queue) || a->in_flight >= a->lim->concurrency ||
+        if (TAILQ_EMPTY(&a->queue) ||
             w->calls_running >= w->s->max_calls_in_flight)
                 return 0;
         int gate = worker_auth_gate(w, a, now, &why);
@@ -375,7 +392,12 @@ static int account_can_start(struct worker *w, struct account_state *a,
                 fail_queued(w, a, why);
         if (gate <= 0)
                 return 0;
-        int64_t wait = ratelimit_take(&a->rl, now);
+        /* Slot and token at once, for the account across all loops; a
+         * full account wakes this loop when another frees a slot. */
+        int64_t wait = acctlimit_acquire(w->limits, account_index(w, a),
+                                         w->loop_index, now);
+        if (wait == ACCTLIMIT_FULL)
+                return 0;
         if (wait > 0) {
                 if (now + wait < w->account_wake)
                         w->account_wake = now + wait;
@@ -556,7 +578,7 @@ static void on_http_done(void *arg, void *opaque, const struct http_result *res)
         struct account_state *a = c->acct;
         int64_t now = clock_mono_ms();
         c->xfer = NULL;
-        a->in_flight--;
+        account_release(w, a);
         w->calls_running--;
         if (res->status == 401 && worker_auth_on_401(w, c)) {
                 queue_push(a, c);
@@ -600,7 +622,7 @@ static void on_http_done(void *arg, void *opaque, const struct http_result *res)
         /* A 429 speaks for the whole account: nobody calls it before the
          * provider said so. */
         if (res->status == 429 && ra >= 0)
-                ratelimit_cooldown(&a->rl, now + ra);
+                acctlimit_cooldown(w->limits, account_index(w, a), now + ra);
         retry_or_fail(w, c, res->status, ra, v.error);
 }
 
@@ -614,7 +636,7 @@ static void call_abandon(struct call *c, void *arg)
         if (c->xfer) {
                 http_cancel(w->http, c->xfer);
                 c->xfer = NULL;
-                c->acct->in_flight--;
+                account_release(w, c->acct);
                 w->calls_running--;
         }
         heap_remove(w, c);
@@ -786,10 +808,13 @@ static void update_metrics(struct worker *w, int64_t now)
         metrics_loop_heartbeat(w->m, now);
 }
 
+/* The pipe also carries wake-ups (a slot freed by another loop): only
+ * the flag says stop. */
 static void check_stop_pipe(struct worker *w)
 {
         char buf[16];
-        if (read(w->stop_pipe[0], buf, sizeof(buf)) > 0 && !w->stopping) {
+        if (read(w->stop_pipe[0], buf, sizeof(buf)) > 0 &&
+            atomic_load(&w->stop_flag) && !w->stopping) {
                 w->stopping = 1;
                 /* Not started, so not ours to finish: the next owner. */
                 worker_backlog_drop(w, NULL);
@@ -885,6 +910,23 @@ static void drain(struct worker *w)
                  (long long)(w->stop_deadline - clock_mono_ms()));
 }
 
+/* 1 while this loop should not leave the group yet: the process's other
+ * loops still drain (worker.h, struct worker_loop), or its consumer has
+ * not joined (kafka_joined(): leaving then aborts in librdkafka 2.0). */
+static int must_stay(struct worker *w)
+{
+        return !kafka_joined(w->kafka) ||
+               (w->loop.all_drained && !w->loop.all_drained(w->loop.arg));
+}
+
+static void wait_for_loops(struct worker *w)
+{
+        if (w->loop.drained)
+                w->loop.drained(w->loop.arg);
+        while (!w->fatal && must_stay(w) && clock_mono_ms() < w->stop_deadline)
+                turn(w, 1);
+}
+
 int worker_run(struct worker *w, char *errstr, size_t errstr_size)
 {
         if (kafka_subscribe(w->kafka, errstr, errstr_size))
@@ -895,6 +937,7 @@ int worker_run(struct worker *w, char *errstr, size_t errstr_size)
                 turn(w, 1);
         if (!w->fatal)
                 drain(w);
+        wait_for_loops(w);
         /* Even after a fatal error the stored offsets cover only requests
          * whose every outcome was acknowledged, so committing them is
          * right. */
@@ -922,8 +965,23 @@ int worker_run(struct worker *w, char *errstr, size_t errstr_size)
 
 void worker_request_stop(struct worker *w)
 {
+        /* A lock-free atomic: async-signal-safe. Set before the write, so
+         * the loop that reads the byte sees it. A full pipe still wakes. */
+        atomic_store(&w->stop_flag, 1);
         ssize_t n = write(w->stop_pipe[1], "s", 1);
         (void)n;
+}
+
+void worker_wake(struct worker *w)
+{
+        ssize_t n = write(w->stop_pipe[1], "w", 1);
+        (void)n;
+}
+
+/* acctlimit's waker: a slot of an account this loop waits for is free. */
+static void wake_for_slot(void *arg)
+{
+        worker_wake(arg);
 }
 
 static int init_accounts(struct worker *w)
@@ -940,7 +998,9 @@ static int init_accounts(struct worker *w)
                 a->acct = provider_account_at(reg, i);
                 a->lim = provider_account_limits(a->acct);
                 TAILQ_INIT(&a->queue);
-                ratelimit_init(&a->rl, a->lim->rate_per_s, a->lim->burst, now);
+                if (w->own_limits)
+                        acctlimit_set(w->limits, i, a->lim->concurrency,
+                                      a->lim->rate_per_s, a->lim->burst, now);
                 if (worker_auth_init(w, a) != 0)
                         return -1;
                 if (!a->lim->tls_verify)
@@ -963,8 +1023,42 @@ static int init_pipe(struct worker *w)
         return 0;
 }
 
+/* Its own limits for a loop alone (no pool), else the pool's. */
+static int init_limits(struct worker *w, const struct worker_loop *loop)
+{
+        if (loop)
+                w->loop = *loop;
+        w->loop_index = loop ? loop->index : 0;
+        w->limits = loop ? loop->limits : NULL;
+        if (!w->limits) {
+                w->own_limits = 1;
+                w->loop_index = 0;
+                w->limits =
+                    acctlimit_new(provider_account_count(w->s->providers), 1);
+        }
+        if (!w->limits)
+                return -1;
+        acctlimit_set_waker(w->limits, w->loop_index, wake_for_slot, w);
+        return 0;
+}
+
+/* Static membership: with several loops each consumer is a member of
+ * its own, "<id>-<index>" (docs/operations.md). */
+static const char *instance_id(const struct settings *s,
+                               const struct worker_loop *loop, char *buf,
+                               size_t size)
+{
+        const char *id =
+            s->static_membership_env ? getenv(s->static_membership_env) : NULL;
+        if (!id || !*id || !loop || loop->count <= 1)
+                return id;
+        snprintf(buf, size, "%s-%u", id, loop->index);
+        return buf;
+}
+
 struct worker *worker_new(const struct settings *s, struct metrics *m,
-                          char *errstr, size_t errstr_size)
+                          const struct worker_loop *loop, char *errstr,
+                          size_t errstr_size)
 {
         struct worker *w = calloc(1, sizeof(*w));
         if (!w) {
@@ -978,8 +1072,10 @@ struct worker *worker_new(const struct settings *s, struct metrics *m,
         TAILQ_INIT(&w->backlog);
         TAILQ_INIT(&w->outbox);
         w->rng = (uint64_t)clock_wall_ms() ^ ((uint64_t)getpid() << 32) ^
-                 0x9e3779b97f4a7c15ULL;
-        if (init_pipe(w) || init_accounts(w) || !(w->offsets = offsets_new())) {
+                 0x9e3779b97f4a7c15ULL ^
+                 ((uint64_t)(loop ? loop->index : 0) << 48);
+        if (init_pipe(w) || init_limits(w, loop) || init_accounts(w) ||
+            !(w->offsets = offsets_new())) {
                 snprintf(errstr, errstr_size, "cannot initialise: %s",
                          strerror(errno));
                 worker_free(w);
@@ -990,8 +1086,8 @@ struct worker *worker_new(const struct settings *s, struct metrics *m,
                 worker_free(w);
                 return NULL;
         }
-        const char *instance =
-            s->static_membership_env ? getenv(s->static_membership_env) : NULL;
+        char iid[512];
+        const char *instance = instance_id(s, loop, iid, sizeof(iid));
         struct kafka_callbacks cb = {w, on_assigned, on_revoking,
                                      worker_on_delivered};
         w->kafka = kafka_new(s, instance, &cb, errstr, errstr_size);
@@ -1030,6 +1126,8 @@ void worker_free(struct worker *w)
         for (size_t i = 0; w->accounts && i < w->naccounts; i++)
                 worker_auth_free(&w->accounts[i]);
         free(w->accounts);
+        if (w->own_limits)
+                acctlimit_free(w->limits);
         for (int i = 0; i < 2; i++)
                 if (w->stop_pipe[i] >= 0)
                         close(w->stop_pipe[i]);

@@ -1,7 +1,26 @@
 /* worker — the event loop: consume requests, plan, execute, classify,
  * retry, publish outcomes, commit (DESIGN §1).
  *
- * One thread. Each turn it sleeps in http_wait() on curl's sockets, the
+ * One thread per loop. A process runs worker.threads loops (pool.h), each
+ * a struct worker in a thread of its own with its own Kafka consumer (the
+ * same group, so the partitions spread over the loops), producer, curl
+ * multi and timers. A partition therefore belongs to exactly one loop,
+ * and each loop commits, as before, only the contiguous finished requests
+ * of its partitions: the commit logic needs no locking at all. Shared
+ * across the loops are only what must hold for the process or the
+ * account as a whole: the per-account concurrency, token bucket and 429
+ * cool-down (acctlimit.h: a loop refused a slot sleeps until another
+ * loop frees one and wakes it through its stop pipe), the metrics
+ * (aggregated, metrics.h) and the log's secret registry (log.h).
+ * max_calls_in_flight is a process-wide total kept by acctlimit too; the
+ * intake caps (max_requests_in_flight, max_calls_planned,
+ * max_bytes_in_flight) are divided among the loops (pool.h). OAuth tokens
+ * are fetched per loop. Why loops and not one consumer feeding N HTTP loops:
+ * hand-offs between threads would need locks on every job and delivery,
+ * while independent loops keep the single-threaded code unchanged and
+ * scale with the partitions (docs/design.md, "Threads").
+ *
+ * Each turn it sleeps in http_wait() on curl's sockets, the
  * Kafka queues' pipes and its stop pipe, then serves whatever is ready:
  * finished transfers, delivery reports, due retries, new messages.
  *
@@ -32,11 +51,32 @@
 struct settings;
 struct metrics;
 struct worker;
+struct acctlimit;
 
-/* settings and metrics (may be NULL) stay the caller's and must outlive
- * the worker. */
+/* Where a loop stands among the loops of its process (pool.c). */
+struct worker_loop {
+        struct acctlimit *limits; /* shared by the loops; it has an
+                                   * account per provider account and a
+                                   * loop for each index */
+        unsigned index;           /* 0 .. count - 1 */
+        unsigned count;           /* loops in the process */
+        /* On a stop each loop calls drained(arg) once its drain and final
+         * commit are over, then keeps serving its consumer until
+         * all_drained(arg) (it is woken then) or the drain deadline: a
+         * loop leaving the group first would rebalance the group under
+         * the others' final commits. NULL: leave at once. */
+        void (*drained)(void *arg);
+        int (*all_drained)(void *arg);
+        void *arg;
+};
+
+/* settings and metrics (may be NULL), and loop's limits, stay the
+ * caller's and must outlive the worker. loop NULL: the only loop, with
+ * account limits of its own. With static membership and count > 1 the
+ * consumer's group.instance.id is "<id>-<index>". */
 struct worker *worker_new(const struct settings *s, struct metrics *m,
-                          char *errstr, size_t errstr_size);
+                          const struct worker_loop *loop, char *errstr,
+                          size_t errstr_size);
 void worker_free(struct worker *w);
 
 /* Runs until a stop is requested, then drains in-flight work within the
@@ -45,7 +85,11 @@ void worker_free(struct worker *w);
  * nothing past the last finished request is committed. */
 int worker_run(struct worker *w, char *errstr, size_t errstr_size);
 
-/* Asks worker_run() to stop. Async-signal-safe (writes to a pipe). */
+/* Makes the loop turn now (from any thread; async-signal-safe). */
+void worker_wake(struct worker *w);
+
+/* Asks worker_run() to stop. Async-signal-safe (sets an atomic flag and
+ * writes to a pipe), and callable from any thread. */
 void worker_request_stop(struct worker *w);
 
 #endif

@@ -5,6 +5,7 @@
 #ifndef ERASURE_WORKER_MODEL_H
 #define ERASURE_WORKER_MODEL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -14,8 +15,10 @@
 #include "provider.h"
 #include "ratelimit.h"
 #include "request.h"
+#include "worker.h"
 
 struct job;
+struct acctlimit;
 
 struct call {
         struct job *job;
@@ -110,8 +113,7 @@ TAILQ_HEAD(job_backlog, job);
 struct account_state {
         const struct provider_account *acct;
         const struct provider_limits *lim;
-        struct ratelimit rl;
-        int in_flight;
+        int in_flight; /* this loop's calls; the account's: w->limits */
         struct call_queue queue;
         struct oauth *oauth; /* NULL unless the scheme fetches tokens */
         struct http_transfer *auth_xfer;
@@ -142,7 +144,14 @@ struct worker {
         size_t outbox_len;
         struct call **heap;
         size_t heap_len, heap_cap;
-        int stop_pipe[2];
+        /* Account limits shared with the process's other loops (or the
+         * loop's own, own_limits), and this loop's index in them. */
+        struct acctlimit *limits;
+        int own_limits;
+        unsigned loop_index;
+        struct worker_loop loop; /* zero: the only loop */
+        int stop_pipe[2];        /* stop requests and wake-ups */
+        atomic_int stop_flag;    /* worker_request_stop() was called */
         int stopping;
         int64_t stop_deadline; /* mono ms: SIGTERM + drain_timeout_ms */
         int closing;           /* worker_free(): delivery reports only free */

@@ -82,7 +82,10 @@ class Group:
         self.config = worker_config(
             os.path.join(workdir, "worker.conf"), broker.bootstrap, provider.port,
             group=self.group, topics=self.topics,
-            worker={"commit_interval_ms": 500, "max_requests_in_flight": 300},
+            # One loop per process: the group is read as one member per
+            # pod (pod-i), as a single-loop deployment runs.
+            worker={"commit_interval_ms": 500, "max_requests_in_flight": 300,
+                    "threads": 1},
             extra_kafka=())
         self.workers = [self.start(i) for i in range(WORKERS)]
 

@@ -32,9 +32,13 @@ def test_rate_limit_holds_over_ten_seconds(workdir, provider, mock_kafka):
                 [single_call_request(i, "convai") for i in ids])
         wait_summaries(col, ids, timeout=60)
     w.terminate()
-    ts = sorted(c["received_ms"] for c in provider_calls(provider, "convai"))
-    assert len(ts) == 260
-    # Calls in the 10 s after the first one: rate x 10 (+ the burst).
+    assert len(provider_calls(provider, "convai")) == 260
+    # Calls in the 10 s after the first one: rate x 10 (+ the burst). The
+    # read-backs take tokens of the same bucket, and with several loops
+    # (each holding its share of the requests) they interleave with the
+    # deletions, so all calls count.
+    ts = sorted(c["received_ms"]
+                for c in provider_calls(provider, "convai", reads=True))
     window = [t for t in ts if t < ts[0] + 10000]
     assert abs(len(window) - rate * 10) <= rate * 10 * 0.10, len(window)
 
@@ -77,8 +81,10 @@ def run_convai_load(workdir, provider_obj, kafka, tag, down=False):
     provider_obj.add_fault(provider="convai", latency_ms=50)
     if down:
         provider_obj.add_fault(provider="vectara", hang=True)
+    # One loop: the throughput is read off the span of the calls, which a
+    # second loop joining the group mid-run (a rebalance) would stretch.
     w = start_worker(workdir, kafka, provider_obj, name=f"w-{tag}", group=f"g-{tag}",
-                     worker={"max_calls_in_flight": 64},
+                     worker={"max_calls_in_flight": 64, "threads": 1},
                      limits={"timeout_ms": 30000},
                      account_limits={"convai": {"concurrency": 8},
                                      "vectara": {"concurrency": 32}})

@@ -68,6 +68,9 @@ def oauth_config(workdir, kafka, provider, name="worker", **cfg):
 
 
 def start(workdir, kafka, provider, env=None, **cfg):
+    # One loop: these tests count token fetches, and each loop fetches
+    # tokens of its own (docs/design.md §1.6).
+    cfg["worker"] = {"threads": 1, **(cfg.get("worker") or {})}
     path = oauth_config(workdir, kafka, provider, **cfg)
     e = dict(AUTH_ENV)
     e.update(env or {})

@@ -204,8 +204,9 @@ def test_producer_message_limit_below_the_copy_size_is_a_config_error(
 
 def test_caps_over_the_memory_limit_are_a_config_error(workdir, provider, mock_kafka):
     from harness import run_cli
+    # One loop: each more adds its consumer's and producer's queues.
     path = write_config(workdir, mock_kafka, provider,
-                        worker={"memory_limit_bytes": 256 * MIB})
+                        worker={"memory_limit_bytes": 256 * MIB, "threads": 1})
     r = run_cli("check-config", "-c", path)
     assert r.returncode == 3, (r.stdout, r.stderr)
     assert "worker.memory_limit_bytes: the caps need 352321536 bytes" in r.stderr, \
@@ -213,7 +214,7 @@ def test_caps_over_the_memory_limit_are_a_config_error(workdir, provider, mock_k
     # Smaller queues and in-flight cap fit the same limit.
     ok = write_config(workdir, mock_kafka, provider,
                       worker={"memory_limit_bytes": 256 * MIB,
-                              "max_bytes_in_flight": 32 * MIB})
+                              "max_bytes_in_flight": 32 * MIB, "threads": 1})
     assert run_cli("check-config", "-c", ok).returncode == 0
 
 
@@ -222,8 +223,9 @@ def test_intake_pauses_on_bytes_in_flight(workdir, provider, mock_kafka):
     # dead-letter copy): two reach the 4 MiB cap, so the rest wait in Kafka
     # until a call answers (3 s late) and frees its request.
     provider.add_fault(provider="vectara", latency_ms=3000)
+    # One loop: several would each hold their share of the 4 MiB.
     w = start_worker(workdir, mock_kafka, provider, group="erasure-poison-bytes",
-                     worker={"max_bytes_in_flight": 4 * MIB})
+                     worker={"max_bytes_in_flight": 4 * MIB, "threads": 1})
     reqs = [padded_request(f"r-bytes{i}", 0, MIB - 400) for i in range(5)]
     with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
         produce(mock_kafka.bootstrap, TOPIC_REQUESTS, reqs,

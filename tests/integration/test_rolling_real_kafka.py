@@ -59,8 +59,9 @@ class Pods:
             os.path.join(self.workdir, f"{name}.conf"), self.broker.bootstrap,
             self.provider.port, group=self.group, topics=self.topics,
             metrics_port=port,
+            # One loop: the timings are of one member per pod.
             worker={"drain_timeout_ms": DRAIN_MS, "commit_interval_ms": 200,
-                    "rebalance_grace_ms": 3000},
+                    "rebalance_grace_ms": 3000, "threads": 1},
             limits={"concurrency": 64})
         with open(cfg) as f:
             text = f.read()

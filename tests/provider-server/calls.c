@@ -29,6 +29,9 @@ static struct {
         /* stats */
         uint64_t requests;
         uint64_t by_provider[PROVIDER_COUNT + 1]; /* last: unrouted */
+        /* Arrived and not yet answered, and the most seen at once. */
+        uint64_t in_flight[PROVIDER_COUNT + 1];
+        uint64_t max_in_flight[PROVIDER_COUNT + 1];
         uint64_t by_status[MAX_STATUS];
         uint64_t connections;
         uint64_t active;
@@ -93,11 +96,30 @@ static void append(struct record rec)
         cl.n++;
 }
 
+static int slot_of(enum provider p)
+{
+        return p >= 0 && p < PROVIDER_COUNT ? (int)p : PROVIDER_COUNT;
+}
+
 void calls_arrived(enum provider p)
 {
+        int i = slot_of(p);
+
         pthread_mutex_lock(&cl.mu);
         cl.requests++;
-        cl.by_provider[p >= 0 && p < PROVIDER_COUNT ? p : PROVIDER_COUNT]++;
+        cl.by_provider[i]++;
+        if (++cl.in_flight[i] > cl.max_in_flight[i])
+                cl.max_in_flight[i] = cl.in_flight[i];
+        pthread_mutex_unlock(&cl.mu);
+}
+
+void calls_answered(enum provider p)
+{
+        int i = slot_of(p);
+
+        pthread_mutex_lock(&cl.mu);
+        if (cl.in_flight[i] > 0)
+                cl.in_flight[i]--;
         pthread_mutex_unlock(&cl.mu);
 }
 
@@ -201,17 +223,15 @@ void calls_connection_closed(void)
         pthread_mutex_unlock(&cl.mu);
 }
 
-static json_t *provider_counts(void)
+static json_t *provider_counts(const uint64_t *counts)
 {
         json_t *j = json_object();
 
         for (int p = 0; p < PROVIDER_COUNT; p++)
-                json_object_set_new(
-                    j, provider_name((enum provider)p),
-                    json_integer((json_int_t)cl.by_provider[p]));
-        json_object_set_new(
-            j, "none",
-            json_integer((json_int_t)cl.by_provider[PROVIDER_COUNT]));
+                json_object_set_new(j, provider_name((enum provider)p),
+                                    json_integer((json_int_t)counts[p]));
+        json_object_set_new(j, "none",
+                            json_integer((json_int_t)counts[PROVIDER_COUNT]));
         return j;
 }
 
@@ -236,12 +256,15 @@ json_t *calls_stats(void)
 
         pthread_mutex_lock(&cl.mu);
         j = json_pack(
-            "{s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:I}", "requests",
+            "{s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:I, s:I}", "requests",
             (json_int_t)cl.requests, "connections", (json_int_t)cl.connections,
             "active_connections", (json_int_t)cl.active,
             "max_active_connections", (json_int_t)cl.max_active, "by_provider",
-            provider_counts(), "by_status", status_counts(), "recorded_calls",
-            (json_int_t)cl.n, "dropped_calls", (json_int_t)cl.dropped);
+            provider_counts(cl.by_provider), "in_flight_by_provider",
+            provider_counts(cl.in_flight), "max_in_flight_by_provider",
+            provider_counts(cl.max_in_flight), "by_status", status_counts(),
+            "recorded_calls", (json_int_t)cl.n, "dropped_calls",
+            (json_int_t)cl.dropped);
         pthread_mutex_unlock(&cl.mu);
         return j;
 }
@@ -252,6 +275,7 @@ void calls_stats_reset(void)
         pthread_mutex_lock(&cl.mu);
         cl.requests = 0;
         memset(cl.by_provider, 0, sizeof(cl.by_provider));
+        memcpy(cl.max_in_flight, cl.in_flight, sizeof(cl.max_in_flight));
         memset(cl.by_status, 0, sizeof(cl.by_status));
         cl.connections = 0;
         cl.max_active = cl.active;

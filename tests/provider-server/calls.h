@@ -14,6 +14,9 @@ void calls_free(void);
 /* Counts a request when it has fully arrived, before any delay, so that
  * a test can see a slow call in flight. */
 void calls_arrived(enum provider p);
+/* The answer to a counted request was sent, or none will be (reset, hang
+ * given up, client gone): it is no longer in flight. */
+void calls_answered(enum provider p);
 
 /* Stores rec (the reference is taken) with the next seq number and counts
  * its status. */

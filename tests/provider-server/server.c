@@ -220,6 +220,8 @@ static void record(struct request *rq, unsigned int status)
         json_t *rec = json_object();
 
         rq->recorded = true;
+        if (rq->counted)
+                calls_answered(rq->provider);
 
         json_object_set_new(rec, "provider",
                             string_or_null(provider_name(rq->provider)));

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -448,6 +449,58 @@ static void cut_mask_covers_a_secret_prefix(void **state)
         log_redact_cut(NULL, 0); /* tolerated */
 }
 
+static void same_token_twice_forgotten_twice(void **state)
+{
+        (void)state;
+        /* Two loops fetched the same token; one replaces it. */
+        log_add_secret("vtok_shared_by_two_loops");
+        log_add_secret("vtok_shared_by_two_loops");
+        log_forget_secret("vtok_shared_by_two_loops");
+        char s[] = "Bearer vtok_shared_by_two_loops";
+        log_redact(s);
+        assert_string_equal(s, "Bearer ************************");
+        log_forget_secret("vtok_shared_by_two_loops");
+        char t[] = "Bearer vtok_shared_by_two_loops";
+        log_redact(t);
+        assert_string_equal(t, "Bearer vtok_shared_by_two_loops");
+}
+
+/* A loop that rotates its own token while the others log. */
+static void *rotate_tokens(void *arg)
+{
+        char tok[32], line[96];
+        for (int i = 0; i < 2000; i++) {
+                snprintf(tok, sizeof(tok), "tok_%d_%d", (int)(intptr_t)arg, i);
+                log_add_secret(tok);
+                snprintf(line, sizeof(line), "%s %s", tok, SECRET);
+                log_redact(line);
+                if (strchr(line, '_'))
+                        return (void *)1;
+                if (i % 20 == 0)
+                        log_warn(NULL, NULL, "using %s with " SECRET, tok);
+                log_forget_secret(tok);
+        }
+        return NULL;
+}
+
+static void registry_shared_by_threads(void **state)
+{
+        (void)state;
+        pthread_t t[3];
+        log_add_secret(SECRET);
+        for (size_t i = 0; i < 3; i++)
+                pthread_create(&t[i], NULL, rotate_tokens, (void *)(intptr_t)i);
+        for (size_t i = 0; i < 3; i++) {
+                void *rc;
+                pthread_join(t[i], &rc);
+                assert_null(rc);
+        }
+        const char *out = output();
+        assert_int_equal(count_lines(out), 300);
+        assert_null(strstr(out, SECRET));
+        assert_null(strstr(out, "tok_"));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -490,6 +543,10 @@ int main(void)
                                             setup, teardown),
             cmocka_unit_test_setup_teardown(cut_mask_covers_a_secret_prefix,
                                             setup, teardown),
+            cmocka_unit_test_setup_teardown(same_token_twice_forgotten_twice,
+                                            setup, teardown),
+            cmocka_unit_test_setup_teardown(registry_shared_by_threads, setup,
+                                            teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

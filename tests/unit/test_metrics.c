@@ -639,6 +639,64 @@ static void test_heartbeat_age_gauge(void **state)
         metrics_free(m);
 }
 
+/* Two loops of one process: gauges summed, the oldest of heartbeats and
+ * open requests, health and readiness for the process as a whole. */
+static void test_loops_aggregate(void **state)
+{
+        struct metrics *m = metrics_new();
+        struct metrics *l1 = metrics_loop_new(m);
+        int64_t t = now_ms();
+        char *doc;
+
+        (void)state;
+        assert_non_null(l1);
+        assert_null(metrics_loop_new(l1));
+        metrics_set_in_flight(m, 3, 10);
+        metrics_set_in_flight(l1, 4, 20);
+        metrics_set_paused_partitions(l1, 2);
+        metrics_set_assigned_partitions(m, 0);
+        assert_int_equal(metrics_ready(m), 0);
+        /* The second loop holds the process's only partitions. */
+        metrics_set_assigned_partitions(l1, 3);
+        assert_int_equal(metrics_ready(m), 1);
+        metrics_set_open_requests(m, 5000, 1);
+        metrics_set_open_requests(l1, 4000, 2);
+        metrics_request_consumed(l1);
+        metrics_call_finished(l1, "vectara", "delete_session", "deleted", 0.1);
+        metrics_loop_heartbeat(m, t);
+        metrics_loop_heartbeat(l1, t - 10000);
+        doc = metrics_render(m);
+        assert_non_null(doc);
+        assert_well_formed(doc);
+        assert_line(doc, "erasure_requests_in_flight 7");
+        assert_line(doc, "erasure_calls_in_flight 30");
+        assert_line(doc, "erasure_paused_partitions 2");
+        assert_line(doc, "erasure_assigned_partitions 3");
+        assert_line(doc, "erasure_open_requests_past_deadline 3");
+        assert_line(doc, "erasure_requests_consumed_total 1");
+        assert_line(doc, "erasure_calls_total{provider=\"vectara\","
+                         "action=\"delete_session\",status=\"deleted\"} 1");
+        assert_true(
+            sample_value(doc, "erasure_loop_last_heartbeat_age_seconds") >=
+            10.0);
+        free(doc);
+        /* One loop stalled is the process stalled. */
+        metrics_set_stall_limit(l1, 5000);
+        assert_int_equal(metrics_healthy(m, t), 0);
+        metrics_loop_heartbeat(l1, t);
+        assert_int_equal(metrics_healthy(m, t), 1);
+        /* One loop's producer failing makes the process unready. */
+        metrics_set_producer_healthy(l1, 0);
+        assert_int_equal(metrics_ready(m), 0);
+        assert_string_equal(metrics_unready_reason(m), "producer unhealthy\n");
+        /* A loop gone counts no more. */
+        metrics_loop_heartbeat(l1, t - 60000);
+        metrics_free(l1);
+        assert_int_equal(metrics_healthy(m, t), 1);
+        assert_rendered_line(m, "erasure_requests_in_flight 3");
+        metrics_free(m);
+}
+
 /* ---- labels ---- */
 
 static void test_label_escaping(void **state)
@@ -1216,6 +1274,7 @@ int main(void)
             cmocka_unit_test(test_histogram_bad_latency),
             cmocka_unit_test(test_gauges),
             cmocka_unit_test(test_heartbeat_age_gauge),
+            cmocka_unit_test(test_loops_aggregate),
             cmocka_unit_test(test_label_escaping),
             cmocka_unit_test(test_label_bounds),
             cmocka_unit_test(test_overflow),

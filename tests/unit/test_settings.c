@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "cpus.h"
 #include "settings.h"
 
 #define PROVIDERS                                                              \
@@ -93,6 +94,9 @@ static void test_valid_file_and_defaults(void **state)
         assert_string_equal(s->topic_dead_letter, "erasure.requests.dlq");
         assert_int_equal(s->max_calls_in_flight, 7);
         assert_int_equal(s->max_requests_in_flight, 1000);
+        /* Not set: one loop per usable CPU. */
+        assert_true(s->threads_auto);
+        assert_int_equal(s->threads, cpus_usable());
         assert_int_equal(s->request_limits.max_targets, 3);
         assert_int_equal(s->drain_timeout_ms, 25000);
         assert_string_equal(s->metrics_bind, "127.0.0.1");
@@ -136,6 +140,10 @@ static const struct error_case error_cases[] = {
     {"kafka = 1; #!\n", 0, "kafka: must be a group"},
     {"worker = { max_calls_in_flight = 0; #!\n};\n", 0,
      "worker.max_calls_in_flight: must be between 1 and 100000"},
+    {"worker = { threads = -1; #!\n};\n", 0,
+     "worker.threads: must be between 0 and 256"},
+    {"worker = { threads = 257; #!\n};\n", 0,
+     "worker.threads: must be between 0 and 256"},
     {"worker = { drain_timeout_ms = \"10\"; #!\n};\n", 0,
      "worker.drain_timeout_ms: must be an integer"},
     {"metrics = { port = 70000; #!\n};\n", 0,
@@ -238,6 +246,38 @@ static void expect_str(json_t *obj, const char *key, const char *want)
 /* Every property must be one librdkafka accepts now (load validates
  * them): sasl.oauthbearer.config stands for the OAuth family, whose OIDC
  * members this librdkafka build may lack. */
+/* A set count is taken as it is, shown with threads_auto false, and each
+ * loop's Kafka client queues count in the memory the caps need. */
+static void test_threads_set(void **state)
+{
+        (void)state;
+        char err[512] = "";
+        struct settings *one =
+            load("worker = { threads = 1; };\n" PROVIDERS, 0, err, sizeof(err));
+        if (!one)
+                fail_msg("load failed: %s", err);
+        struct settings *three =
+            load("worker = { threads = 3; };\n" PROVIDERS, 0, err, sizeof(err));
+        if (!three)
+                fail_msg("load failed: %s", err);
+        assert_int_equal(three->threads, 3);
+        assert_false(three->threads_auto);
+        /* Two more loops: two more consumer and producer queues (64 MiB
+         * each by default). */
+        assert_int_equal(settings_memory_needed(three) -
+                             settings_memory_needed(one),
+                         2 * 2 * 65536 * 1024ULL);
+        char *text = settings_to_json(three);
+        json_t *root = json_loads(text, 0, NULL);
+        json_t *w = json_object_get(root, "worker");
+        assert_int_equal(json_integer_value(json_object_get(w, "threads")), 3);
+        assert_true(json_is_false(json_object_get(w, "threads_auto")));
+        json_decref(root);
+        free(text);
+        settings_free(one);
+        settings_free(three);
+}
+
 static void test_json_masks_every_secret(void **state)
 {
         (void)state;
@@ -304,6 +344,7 @@ int main(void)
             cmocka_unit_test(test_missing_secret_allowed_for_check_config),
             cmocka_unit_test(test_prop_is_secret),
             cmocka_unit_test(test_json_masks_every_secret),
+            cmocka_unit_test(test_threads_set),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
