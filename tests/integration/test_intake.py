@@ -1,7 +1,10 @@
 """Intake: requests consumed while the caps of work in flight are reached
 wait in the worker's backlog instead of pausing the partitions, start as
 soon as room appears, and a revoke drops the revoked partitions' backlog
-uncommitted, for the next owner."""
+uncommitted, for the next owner.
+
+Each worker here runs one loop (worker.threads = 1): the caps the tests
+set are then the loop's own, not divided among loops (src/pool.h)."""
 
 import json
 import time
@@ -40,7 +43,7 @@ def test_requests_waiting_in_kafka_start_as_a_slot_frees(workdir, provider, mock
     # after the finished one's outcomes are acknowledged.
     provider.add_fault(provider="convai", latency_ms=100)
     w = start_worker(workdir, mock_kafka, provider, group="erasure-intake-slots",
-                     worker={"max_requests_in_flight": 4})
+                     worker={"max_requests_in_flight": 4, "threads": 1})
     ids = [f"r-in{i:02d}" for i in range(40)]
     with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
         produce(mock_kafka.bootstrap, TOPIC_REQUESTS, [
@@ -68,7 +71,7 @@ def test_a_full_backlog_pauses_and_every_request_still_finishes(workdir, provide
     provider.add_fault(provider="convai", latency_ms=30)
     w = start_worker(workdir, mock_kafka, provider, group="erasure-intake-full",
                      worker={"max_requests_in_flight": 1,
-                             "max_backlog_requests": 3})
+                             "max_backlog_requests": 3, "threads": 1})
     ids = [f"r-full{i:02d}" for i in range(30)]
     with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
         produce(mock_kafka.bootstrap, TOPIC_REQUESTS,
@@ -92,7 +95,7 @@ def test_revoke_drops_the_backlog_uncommitted_and_nothing_is_lost(workdir, provi
     provider.add_fault(provider="convai", latency_ms=400)
     group = "erasure-intake-revoke"
     cfg = dict(group=group, worker={"max_requests_in_flight": 1,
-                                    "drain_timeout_ms": 5000})
+                                    "drain_timeout_ms": 5000, "threads": 1})
     a = start_worker(workdir, mock_kafka, provider, name="a", **cfg)
     ids = [f"r-rvb{i}" for i in range(24)]
     with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
