@@ -1030,10 +1030,15 @@ class Bench:
                 pt.runner = runner
                 pt.readback = a.readback
                 pt.req_tag = f"c{k}"
-                if lat >= 1000:
-                    # As the rss point: the memory of the calls in flight,
-                    # not of a planned backlog.
-                    pt.max_requests = math.ceil(1.5 * cap / cpr)
+                # An Algolia user's calls run one after the other
+                # (discover, its conversations, then the user data), so a
+                # request of the mix holds its slot for three latencies
+                # while holding fewer than its calls most of that time:
+                # 1.5 x cap / calls per request (the rss point's) left the
+                # cap a third empty at 1500 ms. Three times, the chain's
+                # depth, is what a deployment would set for this mix (the
+                # peer has no request cap at all).
+                pt.max_requests = max(1000, math.ceil(3 * cap / cpr))
                 pts.append(pt)
         return pts
 
