@@ -14,6 +14,7 @@ import time
 import uuid
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 
 import harness
 from harness import (Worker, idempotency_key, report, summaries,
@@ -153,11 +154,25 @@ def wait_group_stable(group, timeout=60):
     raise AssertionError(f"group not stable within {timeout}s:\n{desc}")
 
 
+COORDINATOR_MOVING = (KafkaError.NOT_COORDINATOR,
+                      KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                      KafkaError.COORDINATOR_NOT_AVAILABLE)
+
+
 def wait_lag_zero(group, timeout=60):
     deadline = time.monotonic() + timeout
     lag = None
     while time.monotonic() < deadline:
-        lag = committed_lag(group.broker.bootstrap, group.group, group.topics[0])
+        try:
+            lag = committed_lag(group.broker.bootstrap, group.group,
+                                group.topics[0])
+        except KafkaException as e:
+            # Right after a broker restart the group's coordinator may
+            # still be loading (NOT_COORDINATOR): ask again, not fail.
+            err = e.args[0]
+            if not (err.retriable() or err.code() in COORDINATOR_MOVING):
+                raise
+            lag = str(e)
         if lag == 0:
             return
         time.sleep(0.25)
