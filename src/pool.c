@@ -65,7 +65,10 @@ size_t pool_share(size_t cap, unsigned n)
         return share > 0 ? share : 1;
 }
 
-/* The loop's copy of the settings: a shallow one, never freed as such. */
+/* The loop's copy of the settings: a shallow one, never freed as such.
+ * max_calls_in_flight is the one cap not divided: acctlimit keeps it for
+ * the process, exact, so a vendor that hangs cannot hold a whole loop's
+ * share of it. */
 static void divide_caps(struct settings *share, const struct settings *s)
 {
         *share = *s;
@@ -73,8 +76,6 @@ static void divide_caps(struct settings *share, const struct settings *s)
             pool_share(s->max_requests_in_flight, s->threads);
         share->max_backlog_requests =
             pool_share(s->max_backlog_requests, s->threads);
-        /* Not divided: the total is acctlimit's, exact for the process,
-         * so a vendor that hangs cannot take a whole loop's share. */
         share->max_calls_planned = pool_share(s->max_calls_planned, s->threads);
         share->max_bytes_in_flight =
             pool_share(s->max_bytes_in_flight, s->threads);

@@ -5,13 +5,13 @@
  * worker.max_calls_in_flight is exact for the process: a total that
  * acctlimit keeps beside the accounts' slots, so one vendor's calls
  * cannot hold a whole loop's share of it while other vendors wait. The
- * intake caps max_requests_in_flight, max_calls_planned and
- * max_bytes_in_flight are divided among the loops, rounded up
- * (pool_share()): each loop pauses its own partitions against its share,
- * so intake shares no counter and the process never holds more than the
- * caps (up to threads - 1 of rounding). A loop with few partitions cannot
- * lend its share to a busy one; more partitions than loops spread the
- * load.
+ * intake caps max_requests_in_flight, max_backlog_requests,
+ * max_calls_planned and max_bytes_in_flight are divided among the loops,
+ * rounded up (pool_share()): each loop pauses its own partitions against
+ * its share, so intake shares no counter and the process never holds more
+ * than the caps (up to threads - 1 of rounding). A loop with few
+ * partitions cannot lend its share to a busy one; more partitions than
+ * loops spread the load.
  */
 #ifndef ERASURE_POOL_H
 #define ERASURE_POOL_H
