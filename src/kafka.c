@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ struct kafka {
         struct kafka_callbacks cb;
         int paused;
         size_t assigned;
+        int subscribed;
         int joined; /* an assignment (maybe empty) has come at least once */
         rd_kafka_queue_t *commit_q; /* kafka_commit_start()'s, pending */
         int64_t close_deadline;     /* while kafka_close() runs, else 0 */
@@ -375,21 +377,46 @@ err:
         return NULL;
 }
 
+/* Consumers left to the process exit (kafka_free()). Listed so that they
+ * stay reachable, on purpose, for LeakSanitizer and valgrind. */
+struct abandoned {
+        struct abandoned *next;
+        rd_kafka_t *consumer;
+        rd_kafka_queue_t *queue;
+};
+static struct abandoned *abandoned_consumers;
+static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void abandon_consumer(struct kafka *k)
+{
+        struct abandoned *a = malloc(sizeof(*a));
+        if (a) {
+                a->consumer = k->consumer;
+                a->queue = k->consumer_q;
+                pthread_mutex_lock(&abandoned_lock);
+                a->next = abandoned_consumers;
+                abandoned_consumers = a;
+                pthread_mutex_unlock(&abandoned_lock);
+        }
+        k->consumer = NULL;
+        k->consumer_q = NULL;
+        k->consumer_pipe[0] = k->consumer_pipe[1] = -1;
+}
+
 void kafka_free(struct kafka *k)
 {
         if (!k)
                 return;
         commit_forget(k);
-        /* A consumer whose close was given up cannot be destroyed in
-         * time either: rd_kafka_destroy() waits for the group to finish
-         * terminating, that is for the very JoinGroup answer we gave up
-         * on. kafka_free() runs only on the way out of the process, so the
-         * consumer, its queue and its wake-up pipe are left to the exit. */
-        if (k->close_given_up) {
-                k->consumer = NULL;
-                k->consumer_q = NULL;
-                k->consumer_pipe[0] = k->consumer_pipe[1] = -1;
-        }
+        /* Two consumers are not destroyed but left to the exit of the
+         * process, which follows kafka_free(): one whose close was given
+         * up, because rd_kafka_destroy() would wait for the very JoinGroup
+         * answer we gave up on; and one that joined the group without an
+         * assignment yet, because librdkafka 2.0 asserts when destroying
+         * a group with an assignor chosen and no assignment yet
+         * (librdkafka #4312, fixed in 2.3). */
+        if (k->consumer && (k->close_given_up || (k->subscribed && !k->joined)))
+                abandon_consumer(k);
         if (k->consumer_q)
                 rd_kafka_queue_destroy(k->consumer_q);
         if (k->producer_q)
@@ -427,6 +454,7 @@ int kafka_subscribe(struct kafka *k, char *errstr, size_t errstr_size)
                          rd_kafka_err2str(err));
                 return -1;
         }
+        k->subscribed = 1;
         return 0;
 }
 

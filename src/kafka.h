@@ -49,8 +49,9 @@ struct kafka *kafka_new(const struct settings *s, const char *instance_id,
 int kafka_check_conf(const struct settings *s, char *errstr,
                      size_t errstr_size);
 /* Destroys without closing (use kafka_close first for a clean exit). A
- * consumer whose close kafka_close() gave up on is not destroyed but left
- * to the process exit, which must follow. */
+ * consumer whose close kafka_close() gave up on, or that has subscribed
+ * and not yet had an assignment, is not destroyed but left to the process
+ * exit, which must follow (kafka.c says why). */
 void kafka_free(struct kafka *k);
 
 int kafka_subscribe(struct kafka *k, char *errstr, size_t errstr_size);
