@@ -395,32 +395,6 @@ def write_providers_without_readback(path):
         f.write(text)
 
 
-class PeerWorker:
-    """The Go peer (bench/peers/go), with harness.Worker's interface."""
-
-    def __init__(self, exe, workdir, args, secrets):
-        self.name = "peer-go"
-        self.log_path = os.path.join(workdir, "peer-go.log")
-        self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([exe, *args], stdout=self.log,
-                                     stderr=self.log,
-                                     env=dict(os.environ, **secrets))
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def terminate(self, timeout=60):
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout)
-        self.log.close()
-        return rc
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait()
-        self.log.close()
-
-
 class Point:
     """Parameters and results of one worker run."""
 
@@ -789,7 +763,8 @@ class Bench:
             if not os.access(a.peer_bin, os.X_OK):
                 raise RuntimeError(f"{a.peer_bin} missing: bench/run.sh "
                                    f"builds it (needs Go)")
-            return PeerWorker(a.peer_bin, wdir, [
+            return self.harness.Process([
+                a.peer_bin,
                 "-brokers", self.broker.bootstrap, "-group", f"bench-{tag}",
                 "-requests", topics[0], "-outcomes", topics[1],
                 "-base", server.base, "-cap", str(pt.cap),
@@ -799,7 +774,7 @@ class Bench:
                 "-max-attempts", "3", "-backoff-base", "100ms",
                 "-backoff-max", "1s", "-timeout", "60s", "-budget", "120s",
                 "-commit-interval", "100ms", "-drain-timeout", "30s"],
-                self.harness.SECRETS)
+                wdir, "peer-go")
         if not pt.readback:
             write_providers_without_readback(
                 os.path.join(wdir, "providers.conf"))

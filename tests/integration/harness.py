@@ -254,22 +254,18 @@ accounts = (
     return path
 
 
-class Worker:
-    """One erasure-worker process."""
+class Process:
+    """A worker-like child (spawn()): its output in WORKDIR/NAME.log,
+    stopped with SIGTERM, the secrets in its environment."""
 
-    def __init__(self, config, workdir, name="worker", env=None, args=()):
+    def __init__(self, argv, workdir, name, env=None):
         self.name = name
         self.log_path = os.path.join(workdir, f"{name}.log")
         self.log = open(self.log_path, "a")
         e = dict(os.environ)
         e.update(SECRETS)
         e.update(env or {})
-        # ERASURE_WORKER_WRAPPER runs the worker under a tool (valgrind).
-        wrapper = os.environ.get("ERASURE_WORKER_WRAPPER", "").split()
-        self.proc = spawn(
-            [*wrapper, os.path.join(BUILD_DIR, "erasure-worker"), "run", "-c", config,
-             *args],
-            stdout=self.log, stderr=self.log, env=e)
+        self.proc = spawn(argv, stdout=self.log, stderr=self.log, env=e)
 
     def alive(self):
         return self.proc.poll() is None
@@ -288,6 +284,17 @@ class Worker:
     def log_text(self):
         with open(self.log_path, errors="replace") as f:
             return f.read()
+
+
+class Worker(Process):
+    """One erasure-worker process."""
+
+    def __init__(self, config, workdir, name="worker", env=None, args=()):
+        # ERASURE_WORKER_WRAPPER runs the worker under a tool (valgrind).
+        wrapper = os.environ.get("ERASURE_WORKER_WRAPPER", "").split()
+        super().__init__(
+            [*wrapper, os.path.join(BUILD_DIR, "erasure-worker"), "run", "-c",
+             config, *args], workdir, name, env)
 
 
 def run_cli(*args, env=None, stdin=None, timeout=30):
