@@ -7,6 +7,7 @@ Each worker here runs one loop (worker.threads = 1): the caps the tests
 set are then the loop's own, not divided among loops (src/pool.h)."""
 
 import json
+import re
 import time
 
 from harness import TOPIC_OUTCOMES, TOPIC_REQUESTS, request, summaries
@@ -88,11 +89,16 @@ def test_a_full_backlog_pauses_and_every_request_still_finishes(workdir, provide
 
 
 def test_revoke_drops_the_backlog_uncommitted_and_nothing_is_lost(workdir, provider, mock_kafka):
-    # One request in flight on a slow vendor, the rest in a's backlog. A
-    # second member takes some partitions: a drops their backlog without
-    # committing it, b consumes those requests again from the committed
-    # offset, and every request is summarised and committed.
-    provider.add_fault(provider="convai", latency_ms=400)
+    # One request in flight, the rest in a's backlog. A second member
+    # takes some partitions: a drops their backlog without committing it,
+    # b consumes those requests again from the committed offset, and every
+    # request is summarised and committed.
+    #
+    # a's vendor hangs until b holds a partition, so a can finish nothing
+    # before the revoke: every partition (8 requests each) still has a
+    # backlog when one moves, however long b takes to join. With a slow
+    # vendor alone a loaded machine let a finish the moved partition first.
+    provider.add_fault(provider="convai", hang=True)
     group = "erasure-intake-revoke"
     cfg = dict(group=group, worker={"max_requests_in_flight": 1,
                                     "drain_timeout_ms": 5000, "threads": 1})
@@ -106,10 +112,16 @@ def test_revoke_drops_the_backlog_uncommitted_and_nothing_is_lost(workdir, provi
             assert time.monotonic() < deadline, a.log_text()[-2000:]
             time.sleep(0.05)
         b = start_worker(workdir, mock_kafka, provider, name="b", **cfg)
-        msgs = wait_summaries(col, ids, timeout=120)
+        deadline = time.monotonic() + 60
+        while not re.search(r'"assigned [1-9]\d* partition', b.log_text()):
+            assert time.monotonic() < deadline, b.log_text()[-2000:]
+            time.sleep(0.05)
+        # b holds a partition only once a has revoked it.
         assert "backlog request(s) of revoked partitions dropped" in a.log_text(), \
             a.log_text()[-3000:]
-        assert "assigned" in b.log_text()
+        provider.clear_faults()
+        provider.add_fault(provider="convai", latency_ms=100)
+        msgs = wait_summaries(col, ids, timeout=120)
     done = {rid for rid in ids
             if summaries(outcomes_of(msgs, rid))[0].value["status"] == "completed"}
     assert done == set(ids)
