@@ -155,6 +155,8 @@ struct loop_gauges {
         size_t requests_in_flight;
         size_t calls_in_flight;
         size_t paused_partitions;
+        size_t backlog_requests;
+        size_t backlog_bytes;
         size_t assigned_partitions;
         int64_t oldest_open_requested_ms; /* wall; -1: none */
         size_t past_deadline;
@@ -238,6 +240,8 @@ static void loop_totals_locked(const struct metrics *r, struct loop_gauges *t)
                 t->requests_in_flight += g->requests_in_flight;
                 t->calls_in_flight += g->calls_in_flight;
                 t->paused_partitions += g->paused_partitions;
+                t->backlog_requests += g->backlog_requests;
+                t->backlog_bytes += g->backlog_bytes;
                 t->assigned_partitions += g->assigned_partitions;
                 t->past_deadline += g->past_deadline;
                 t->producer_healthy &= g->producer_healthy;
@@ -630,6 +634,18 @@ void metrics_set_paused_partitions(struct metrics *m, size_t n)
         gauges_unlock(m);
 }
 
+void metrics_set_backlog(struct metrics *m, size_t requests, size_t bytes)
+{
+        struct loop_gauges *g;
+
+        if (!m)
+                return;
+        g = gauges_lock(m);
+        g->backlog_requests = requests;
+        g->backlog_bytes = bytes;
+        gauges_unlock(m);
+}
+
 void metrics_set_assigned_partitions(struct metrics *m, size_t n)
 {
         if (!m)
@@ -979,6 +995,11 @@ static void render_state(struct buf *b, const struct metrics *m, int64_t now_ms)
         render_size_gauge(b, "erasure_paused_partitions",
                           "Partitions paused for backpressure.",
                           t.paused_partitions);
+        render_size_gauge(b, "erasure_backlog_requests",
+                          "Requests consumed, waiting for room to start.",
+                          t.backlog_requests);
+        render_size_gauge(b, "erasure_backlog_bytes",
+                          "Bytes the waiting requests hold.", t.backlog_bytes);
         render_size_gauge(b, "erasure_assigned_partitions",
                           "Partitions assigned to this worker.",
                           t.assigned_partitions);

@@ -65,6 +65,9 @@ void metrics_token_fetched(struct metrics *m, const char *provider,
                            int64_t fetched_mono_ms);
 void metrics_set_in_flight(struct metrics *m, size_t requests, size_t calls);
 void metrics_set_paused_partitions(struct metrics *m, size_t n);
+/* Requests consumed and waiting in the loop's backlog for room to start,
+ * and the bytes they hold (counted in max_bytes_in_flight too). */
+void metrics_set_backlog(struct metrics *m, size_t requests, size_t bytes);
 void metrics_set_assigned_partitions(struct metrics *m, size_t n);
 void metrics_offset_committed(struct metrics *m, int32_t partition,
                               int64_t offset);

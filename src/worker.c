@@ -800,6 +800,7 @@ static void update_metrics(struct worker *w, int64_t now)
         metrics_set_in_flight(w->m, w->njobs, w->calls_running);
         metrics_set_paused_partitions(
             w->m, kafka_paused(w->kafka) ? kafka_assigned_count(w->kafka) : 0);
+        metrics_set_backlog(w->m, w->backlog_len, w->backlog_bytes);
         metrics_set_assigned_partitions(w->m, kafka_assigned_count(w->kafka));
         char err[256];
         metrics_set_producer_healthy(

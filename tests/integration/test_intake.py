@@ -9,7 +9,9 @@ set are then the loop's own, not divided among loops (src/pool.h)."""
 import json
 import re
 import time
+import urllib.request
 
+import harness
 from harness import TOPIC_OUTCOMES, TOPIC_REQUESTS, request, summaries
 from kafka_env import Collector, committed_lag, produce
 from test_pipeline import (outcomes_of, provider_calls, single_call_request,
@@ -133,3 +135,50 @@ def test_revoke_drops_the_backlog_uncommitted_and_nothing_is_lost(workdir, provi
         time.sleep(0.2)
     assert a.terminate() == 0
     assert b.terminate() == 0
+
+
+def gauges(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+        text = r.read().decode()
+    return {m.group(1): float(m.group(2)) for m in re.finditer(
+        r"^(erasure_backlog_requests|erasure_backlog_bytes|"
+        r"erasure_requests_in_flight|erasure_paused_partitions) (\S+)$",
+        text, re.M)}
+
+
+def wait_gauges(port, worker, pred, timeout=30):
+    """Polls /metrics until pred holds: the endpoint is the only signal."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert worker.alive(), worker.log_text()[-3000:]
+        got = gauges(port)
+        if pred(got):
+            return got
+        assert time.monotonic() < deadline, f"metrics stayed {got}"
+        time.sleep(0.1)
+
+
+def test_the_backlog_is_on_metrics(workdir, provider, mock_kafka):
+    # One request in flight on a hung vendor: the other four wait in the
+    # backlog, and /metrics says so (requests and bytes); once the vendor
+    # answers they all finish and the gauges fall back to 0.
+    provider.add_fault(provider="convai", hang=True)
+    port = harness.free_port()
+    w = start_worker(workdir, mock_kafka, provider, group="erasure-intake-gauge",
+                     metrics_port=port,
+                     worker={"max_requests_in_flight": 1, "threads": 1})
+    ids = [f"r-gauge{i}" for i in range(5)]
+    with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
+        msgs = [single_call_request(i, "convai") for i in ids]
+        produce(mock_kafka.bootstrap, TOPIC_REQUESTS, msgs)
+        got = wait_gauges(port, w, lambda g: g.get("erasure_backlog_requests") == 4)
+        assert got["erasure_requests_in_flight"] == 1
+        assert got["erasure_paused_partitions"] == 0
+        # Each waiting request holds at least its message, twice (the
+        # dead-letter copy's headroom, src/worker_intake.c).
+        assert got["erasure_backlog_bytes"] >= 2 * 4 * min(len(m) for m in msgs)
+        provider.clear_faults()
+        wait_summaries(col, ids, timeout=60)
+    wait_gauges(port, w, lambda g: g.get("erasure_backlog_requests") == 0
+                and g.get("erasure_backlog_bytes") == 0)
+    assert w.terminate() == 0

@@ -319,6 +319,8 @@ static void test_fresh_document(void **state)
             "# TYPE erasure_requests_in_flight gauge",
             "# TYPE erasure_calls_in_flight gauge",
             "# TYPE erasure_paused_partitions gauge",
+            "# TYPE erasure_backlog_requests gauge",
+            "# TYPE erasure_backlog_bytes gauge",
             "# TYPE erasure_assigned_partitions gauge",
             "# TYPE erasure_committed_offset gauge",
             "# TYPE erasure_producer_healthy gauge",
@@ -338,8 +340,8 @@ static void test_fresh_document(void **state)
         assert_well_formed(doc);
         for (i = 0; i < sizeof(headers) / sizeof(*headers); i++)
                 assert_line(doc, headers[i]);
-        assert_int_equal(count_lines(doc, "# HELP "), 18);
-        assert_int_equal(count_lines(doc, "# TYPE "), 18);
+        assert_int_equal(count_lines(doc, "# HELP "), 20);
+        assert_int_equal(count_lines(doc, "# TYPE "), 20);
         assert_line(doc, "erasure_requests_consumed_total 0");
         assert_line(doc,
                     "erasure_requests_finished_total{status=\"completed\"} 0");
@@ -352,6 +354,8 @@ static void test_fresh_document(void **state)
         assert_line(doc, "erasure_requests_in_flight 0");
         assert_line(doc, "erasure_calls_in_flight 0");
         assert_line(doc, "erasure_paused_partitions 0");
+        assert_line(doc, "erasure_backlog_requests 0");
+        assert_line(doc, "erasure_backlog_bytes 0");
         assert_line(doc, "erasure_assigned_partitions 0");
         assert_line(doc, "erasure_producer_healthy 1");
         assert_int_equal(count_lines(doc, "erasure_calls_total{"), 0);
@@ -577,6 +581,7 @@ static void test_gauges(void **state)
         (void)state;
         metrics_set_in_flight(m, 17, 42);
         metrics_set_paused_partitions(m, 2);
+        metrics_set_backlog(m, 7, 4096);
         metrics_set_assigned_partitions(m, 6);
         metrics_offset_committed(m, 0, 10);
         metrics_offset_committed(m, 0, 11);
@@ -588,6 +593,8 @@ static void test_gauges(void **state)
         assert_line(doc, "erasure_requests_in_flight 17");
         assert_line(doc, "erasure_calls_in_flight 42");
         assert_line(doc, "erasure_paused_partitions 2");
+        assert_line(doc, "erasure_backlog_requests 7");
+        assert_line(doc, "erasure_backlog_bytes 4096");
         assert_line(doc, "erasure_assigned_partitions 6");
         assert_line(doc, "erasure_committed_offset{partition=\"0\"} 11");
         assert_line(
@@ -654,6 +661,8 @@ static void test_loops_aggregate(void **state)
         metrics_set_in_flight(m, 3, 10);
         metrics_set_in_flight(l1, 4, 20);
         metrics_set_paused_partitions(l1, 2);
+        metrics_set_backlog(m, 5, 100);
+        metrics_set_backlog(l1, 6, 200);
         metrics_set_assigned_partitions(m, 0);
         assert_int_equal(metrics_ready(m), 0);
         /* The second loop holds the process's only partitions. */
@@ -671,6 +680,8 @@ static void test_loops_aggregate(void **state)
         assert_line(doc, "erasure_requests_in_flight 7");
         assert_line(doc, "erasure_calls_in_flight 30");
         assert_line(doc, "erasure_paused_partitions 2");
+        assert_line(doc, "erasure_backlog_requests 11");
+        assert_line(doc, "erasure_backlog_bytes 300");
         assert_line(doc, "erasure_assigned_partitions 3");
         assert_line(doc, "erasure_open_requests_past_deadline 3");
         assert_line(doc, "erasure_requests_consumed_total 1");
