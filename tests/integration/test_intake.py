@@ -167,6 +167,7 @@ def test_the_backlog_is_on_metrics(workdir, provider, mock_kafka):
     w = start_worker(workdir, mock_kafka, provider, group="erasure-intake-gauge",
                      metrics_port=port,
                      worker={"max_requests_in_flight": 1, "threads": 1})
+    harness.wait_ready(port, w)
     ids = [f"r-gauge{i}" for i in range(5)]
     with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
         msgs = [single_call_request(i, "convai") for i in ids]
