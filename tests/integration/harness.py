@@ -8,6 +8,7 @@ import atexit
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -295,6 +296,34 @@ class Worker(Process):
         super().__init__(
             [*wrapper, os.path.join(BUILD_DIR, "erasure-worker"), "run", "-c",
              config, *args], workdir, name, env)
+
+    def wait_loops_assigned(self, partitions, timeout=60.0):
+        """Waits until each of the worker's loops (as many as partitions
+        allow) holds partitions of its own, so the group has settled.
+
+        A test that expects no repeated work must not start it before:
+        the loops of one process join one by one, and on a broker with
+        group.initial.rebalance.delay.ms = 0 (the test broker), or a late
+        join on the mock, the first loop takes every partition and hands
+        some to the next a moment later; what it had in flight on those is
+        left to the new owner, which repeats it (by design, under the same
+        keys). Each loop logs its own "assigned N partition(s)"."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log_text()
+            m = re.search(r'"(\d+) worker loop\(s\)', text)
+            if m:
+                need = min(int(m.group(1)), partitions)
+                got = len(re.findall(r'"assigned [1-9][0-9]* partition\(s\)',
+                                     text))
+                if got >= need:
+                    return
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited: {self.log_path}")
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{self.name}: loops not all assigned "
+                                   f"within {timeout}s: {text[-2000:]}")
+            time.sleep(0.05)
 
 
 def run_cli(*args, env=None, stdin=None, timeout=30):

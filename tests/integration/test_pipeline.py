@@ -455,6 +455,8 @@ def test_sigterm_drains_in_flight_work(workdir, provider, mock_kafka):
     provider.add_fault(provider="vectara", latency_ms=1500)
     group = "erasure-drain"
     w = start_worker(workdir, mock_kafka, provider, group=group)
+    # A request moved between loops mid-flight is repeated, not committed.
+    w.wait_loops_assigned(3)
     rid = "r-drain"
     with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
         produce(mock_kafka.bootstrap, TOPIC_REQUESTS, [single_call_request(rid, "vectara")])

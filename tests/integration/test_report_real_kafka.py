@@ -100,6 +100,9 @@ def run_worker_until(fx, name, reqs, ids, dlq=0):
     letters), then stops it."""
     w = Worker(fx.config, fx.workdir, name=name, args=["-l", "info"])
     try:
+        # Each row counts deletions exactly: a request repeated because it
+        # moved between the worker's loops would read already_absent.
+        w.wait_loops_assigned(3)
         with Collector(fx.bootstrap, fx.topics[1]) as col, \
                 Collector(fx.bootstrap, fx.topics[2]) as dead:
             fx.produce_requests(reqs)

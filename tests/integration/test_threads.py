@@ -125,6 +125,8 @@ def test_commits_contiguous_across_loops_after_kill(workdir, provider, mock_kafk
     group = "erasure-threads-commit"
     w = start(workdir, mock_kafka, provider, group=group,
               worker={"threads": 2, "commit_interval_ms": 100})
+    # Both loops hold partitions before the load starts (harness.py).
+    w.wait_loops_assigned(3)
     reqs = [vectara_request(f"k{i}", 1) for i in range(90)]
     with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
         offs = produce_spread(mock_kafka, reqs)
