@@ -379,6 +379,30 @@ def free_port():
         return s.getsockname()[1]
 
 
+def scrape_gauges(metrics_port, names):
+    """The unlabelled samples called NAMES on the worker's /metrics, as
+    floats (a name missing from the page is missing from the dict)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                timeout=2) as r:
+        text = r.read().decode()
+    pattern = "|".join(re.escape(n) for n in names)
+    return {m.group(1): float(m.group(2))
+            for m in re.finditer(rf"^({pattern}) (\S+)$", text, re.M)}
+
+
+def wait_gauges(metrics_port, worker, names, pred, timeout=30.0):
+    """Polls /metrics until pred(scrape_gauges(...)) holds and returns
+    what it saw: the endpoint is the only signal."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert worker.alive(), worker.log_text()[-3000:]
+        got = scrape_gauges(metrics_port, names)
+        if pred(got):
+            return got
+        assert time.monotonic() < deadline, f"metrics stayed {got}"
+        time.sleep(0.1)
+
+
 def wait_ready(metrics_port, worker, timeout=60.0):
     """Waits until the worker's /readyz answers 200 (partitions assigned,
     producer healthy). Polls: the probe is the worker's only signal."""

@@ -9,7 +9,6 @@ set are then the loop's own, not divided among loops (src/pool.h)."""
 import json
 import re
 import time
-import urllib.request
 
 import harness
 from harness import TOPIC_OUTCOMES, TOPIC_REQUESTS, request, summaries
@@ -137,25 +136,12 @@ def test_revoke_drops_the_backlog_uncommitted_and_nothing_is_lost(workdir, provi
     assert b.terminate() == 0
 
 
-def gauges(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-        text = r.read().decode()
-    return {m.group(1): float(m.group(2)) for m in re.finditer(
-        r"^(erasure_backlog_requests|erasure_backlog_bytes|"
-        r"erasure_requests_in_flight|erasure_paused_partitions) (\S+)$",
-        text, re.M)}
+BACKLOG = ("erasure_backlog_requests", "erasure_backlog_bytes",
+           "erasure_requests_in_flight", "erasure_paused_partitions")
 
 
 def wait_gauges(port, worker, pred, timeout=30):
-    """Polls /metrics until pred holds: the endpoint is the only signal."""
-    deadline = time.monotonic() + timeout
-    while True:
-        assert worker.alive(), worker.log_text()[-3000:]
-        got = gauges(port)
-        if pred(got):
-            return got
-        assert time.monotonic() < deadline, f"metrics stayed {got}"
-        time.sleep(0.1)
+    return harness.wait_gauges(port, worker, BACKLOG, pred, timeout)
 
 
 def test_the_backlog_is_on_metrics(workdir, provider, mock_kafka):

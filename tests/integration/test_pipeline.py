@@ -30,10 +30,18 @@ ALL_FIVE = [
 ]
 
 
-def start_worker(workdir, kafka, provider, name="worker", env=None, **cfg):
+def start_worker(workdir, kafka, provider, name="worker", env=None,
+                 settle=True, **cfg):
+    """A worker over KAFKA (the fixtures' topics: 3 request partitions).
+    With settle, returns once each of its loops holds partitions, so no
+    test's work is moved between its loops while it runs (harness.py,
+    Worker.wait_loops_assigned)."""
     path = worker_config(os.path.join(workdir, f"{name}.conf"), kafka.bootstrap,
                          provider.port, **cfg)
-    return Worker(path, workdir, name=name, env=env)
+    w = Worker(path, workdir, name=name, env=env)
+    if settle:
+        w.wait_loops_assigned(3)
+    return w
 
 
 def outcomes_of(messages, rid):
@@ -455,8 +463,6 @@ def test_sigterm_drains_in_flight_work(workdir, provider, mock_kafka):
     provider.add_fault(provider="vectara", latency_ms=1500)
     group = "erasure-drain"
     w = start_worker(workdir, mock_kafka, provider, group=group)
-    # A request moved between loops mid-flight is repeated, not committed.
-    w.wait_loops_assigned(3)
     rid = "r-drain"
     with Collector(mock_kafka.bootstrap, TOPIC_OUTCOMES) as col:
         produce(mock_kafka.bootstrap, TOPIC_REQUESTS, [single_call_request(rid, "vectara")])

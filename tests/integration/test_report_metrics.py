@@ -5,9 +5,7 @@ yesterday beside it is not counted); once both are finished, 0 and 0.
 Over the mock cluster; the vendor is slowed so the requests stay open."""
 
 import os
-import re
 import time
-import urllib.request
 
 import harness
 from harness import TOPIC_OUTCOMES, TOPIC_REQUESTS, Worker, request, worker_config
@@ -20,24 +18,16 @@ def iso(t):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
+OPEN = ("erasure_oldest_open_request_age_seconds",
+        "erasure_open_requests_past_deadline")
+
+
 def scrape(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-        text = r.read().decode()
-    return {m.group(1): float(m.group(2)) for m in re.finditer(
-        r"^(erasure_oldest_open_request_age_seconds|"
-        r"erasure_open_requests_past_deadline) (\S+)$", text, re.M)}
+    return harness.scrape_gauges(port, OPEN)
 
 
 def wait_metrics(port, worker, pred, timeout=30):
-    """Polls /metrics until pred holds: the endpoint is the only signal."""
-    deadline = time.monotonic() + timeout
-    while True:
-        assert worker.alive(), worker.log_text()[-3000:]
-        got = scrape(port)
-        if pred(got):
-            return got
-        assert time.monotonic() < deadline, f"metrics stayed {got}"
-        time.sleep(0.2)
+    return harness.wait_gauges(port, worker, OPEN, pred, timeout)
 
 
 def test_open_request_past_deadline_is_counted_until_finished(
