@@ -88,12 +88,15 @@ class Group:
             worker={"commit_interval_ms": 500, "max_requests_in_flight": 300,
                     "threads": 1},
             extra_kafka=())
+        self.workers_seen = []
         self.workers = [self.start(i) for i in range(WORKERS)]
 
     def start(self, i, generation=0):
-        return Worker(self.config, self.workdir, name=f"worker{i}-{generation}",
-                      env={"ERASURE_TEST_INSTANCE": f"pod-{i}"},
-                      args=["-l", "info"])
+        w = Worker(self.config, self.workdir, name=f"worker{i}-{generation}",
+                   env={"ERASURE_TEST_INSTANCE": f"pod-{i}"},
+                   args=["-l", "info"])
+        self.workers_seen.append(w)
+        return w
 
     def stop_all(self):
         for w in self.workers:
@@ -108,12 +111,28 @@ def load(group):
     return {r["request_id"]: exp for r, exp in reqs}
 
 
-def wait_all(col, expected, timeout=240):
+def worker_log_tails(group, n=40):
+    """The last N lines of every worker's log: a stalled group is
+    otherwise gone with its workdir before anyone can read why."""
+    out = []
+    for w in group.workers_seen:
+        lines = w.log_text().splitlines()[-n:]
+        out.append(f"--- {w.name} ---\n" + "\n".join(l[:300] for l in lines))
+    return "\n".join(out)
+
+
+def wait_all(col, expected, timeout=240, group=None):
     ids = set(expected)
 
     def done(ms):
         return ids <= {m.value["request_id"] for m in summaries(ms)}
-    return col.wait_for(done, timeout, what=f"summaries of all {len(ids)} requests")
+    try:
+        return col.wait_for(done, timeout,
+                            what=f"summaries of all {len(ids)} requests")
+    except AssertionError as e:
+        if group is None:
+            raise
+        raise AssertionError(f"{e}\n{worker_log_tails(group)}") from None
 
 
 def wait_summary_count(col, n, timeout=120):
@@ -176,7 +195,8 @@ def wait_lag_zero(group, timeout=60):
         if lag == 0:
             return
         time.sleep(0.25)
-    raise AssertionError(f"consumer lag still {lag} after {timeout}s")
+    raise AssertionError(f"consumer lag still {lag} after {timeout}s\n"
+                         f"{worker_log_tails(group)}")
 
 
 def check_complete(msgs, expected):
@@ -225,7 +245,7 @@ def test_three_workers_complete_everything(broker, provider, workdir):
     g = Group(broker, provider, workdir, "base")
     with Collector(broker.bootstrap, g.topics[1]) as col:
         expected = load(g)
-        msgs = wait_all(col, expected)
+        msgs = wait_all(col, expected, group=g)
         wait_lag_zero(g)
     desc = wait_group_stable(g)
     g.stop_all()
@@ -249,7 +269,7 @@ def test_kill_9_then_restart_loses_nothing(broker, provider, workdir):
         wait_summary_count(col, N_REQUESTS // 4)
         g.workers[1].kill()
         g.workers[1] = g.start(1, generation=1)
-        msgs = wait_all(col, expected)
+        msgs = wait_all(col, expected, group=g)
         wait_lag_zero(g)
     g.stop_all()
     reexec, maxdup = check_complete(msgs, expected)
@@ -269,7 +289,7 @@ def test_sigterm_drains_and_hands_over_without_repeats(broker, provider, workdir
         expected = load(g)
         wait_summary_count(col, N_REQUESTS // 4)
         assert g.workers[1].terminate() == 0
-        msgs = wait_all(col, expected)
+        msgs = wait_all(col, expected, group=g)
         wait_lag_zero(g)
     g.stop_all()
     reexec, maxdup = check_complete(msgs, expected)
@@ -287,7 +307,7 @@ def test_broker_restart_in_the_middle(broker, provider, workdir):
         wait_summary_count(col, N_REQUESTS // 4)
         broker.restart()
         report(f"broker restart: {broker.start_seconds:.1f} s")
-        msgs = wait_all(col, expected)
+        msgs = wait_all(col, expected, group=g)
         wait_lag_zero(g)
     assert all(w.alive() for w in g.workers)
     g.stop_all()
