@@ -297,6 +297,12 @@ class Worker(Process):
             [*wrapper, os.path.join(BUILD_DIR, "erasure-worker"), "run", "-c",
              config, *args], workdir, name, env)
 
+    def loops_with_partitions(self):
+        """How many assignments of partitions the worker has logged: each
+        loop's consumer logs its own "assigned N partition(s)"."""
+        return len(re.findall(r'"assigned [1-9][0-9]* partition\(s\)',
+                              self.log_text()))
+
     def wait_loops_assigned(self, partitions, timeout=60.0):
         """Waits until each of the worker's loops (as many as partitions
         allow) holds partitions of its own, so the group has settled.
@@ -314,9 +320,7 @@ class Worker(Process):
             m = re.search(r'"(\d+) worker loop\(s\)', text)
             if m:
                 need = min(int(m.group(1)), partitions)
-                got = len(re.findall(r'"assigned [1-9][0-9]* partition\(s\)',
-                                     text))
-                if got >= need:
+                if self.loops_with_partitions() >= need:
                     return
             if not self.alive():
                 raise RuntimeError(f"{self.name} exited: {self.log_path}")

@@ -5,7 +5,6 @@ the process dies mid-run. Over the mock cluster (3 request partitions) and
 the provider test server, which measures the concurrency it sees."""
 
 import os
-import re
 import time
 
 from harness import (TOPIC_OUTCOMES, TOPIC_REQUESTS, Worker,
@@ -34,12 +33,6 @@ def produce_spread(kafka, reqs):
     return offs
 
 
-def loops_with_partitions(w):
-    """How many loops logged an assignment of their own (each loop's
-    consumer logs its own "assigned N partition(s)")."""
-    return len(re.findall(r'"assigned [1-9][0-9]* partition\(s\)', w.log_text()))
-
-
 def vectara_arrivals(provider):
     return sorted(c["received_ms"] for c in provider.calls()
                   if c["provider"] == "vectara")
@@ -60,7 +53,7 @@ def test_account_concurrency_holds_across_loops(workdir, provider, mock_kafka):
     stats = provider.stats()
     assert w.terminate() == 0
     assert "4 worker loop(s)" in w.log_text()
-    assert loops_with_partitions(w) >= 2, w.log_text()[-3000:]
+    assert w.loops_with_partitions() >= 2, w.log_text()[-3000:]
     # 36 deletions and their read-backs, never more than 2 at once; and 2
     # were reached, so the cap (not a lack of work) is what bound it.
     assert stats["by_provider"]["vectara"] >= 72
@@ -79,7 +72,7 @@ def test_account_token_bucket_holds_across_loops(workdir, provider, mock_kafka):
         produce_spread(mock_kafka, reqs)
         col.wait_for(lambda ms: ids <= summary_ids(ms), 90, what="summaries")
     assert w.terminate() == 0
-    assert loops_with_partitions(w) >= 2
+    assert w.loops_with_partitions() >= 2
     t = vectara_arrivals(provider)
     assert len(t) >= 24  # 12 deletions, 12 read-backs
     # Any run of calls fits the one bucket: at most burst + rate * span
@@ -137,7 +130,7 @@ def test_commits_contiguous_across_loops_after_kill(workdir, provider, mock_kafk
         done = summary_ids(col.snapshot())
         committed = committed_offsets(mock_kafka.bootstrap, group, TOPIC_REQUESTS)
         assert len(done) < len(reqs), "the kill came too late to test anything"
-        assert loops_with_partitions(w) >= 2
+        assert w.loops_with_partitions() >= 2
         # Nothing below a partition's committed offset lacks its outcomes.
         for (part, off), rid in by_pos.items():
             if off < committed.get(part, -1001):
